@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SL_ERROR_H
+#define SL_ERROR_H
+
+#include <sluice/common.h>
+
+SL_BEGIN_DECLS
+
+/*
+ * Errors (STYLE.md §4). A fallible function returns 0 on success and a negative code on
+ * failure. Operating-system errors pass through as -errno (for example -ECONNREFUSED); Sluice's
+ * own codes are -10000 and below and are listed once, here, in SL_ERROR_MAP. Nothing is kept in
+ * thread-local state: the return value is the whole story.
+ */
+
+/* XX(name, message). Append new codes at the end so that existing values never change. */
+#define SL_ERROR_MAP(XX)                                                              \
+    XX(UNKNOWN, "unknown error")                                                      \
+    XX(INVAL, "invalid argument")                                                     \
+    XX(NOMEM, "out of memory")                                                        \
+    XX(STATE, "operation not valid in the object's current state")                    \
+    XX(BUF_FULL, "buffer has no room for the data")                                   \
+    XX(SHORT_READ, "not enough bytes left to read")                                   \
+    XX(OVERFLOW, "size or count overflows its type")                                  \
+    XX(NOT_FOUND, "no such item")                                                     \
+    XX(CANCELED, "operation cancelled")                                               \
+    XX(TIMED_OUT, "operation timed out")                                              \
+    XX(WRONG_THREAD, "called from a thread that does not own the object")             \
+    XX(WOULD_DEADLOCK, "would deadlock: called from one of the object's own threads") \
+    XX(UNSUPPORTED, "not supported on this platform or kernel")                       \
+    XX(SHUTTING_DOWN, "object is shutting down")
+
+/* Codes count down from SL_E_BASE: the first entry is -10000, the next -10001, and so on. */
+#define SL_E_BASE                        (-10000)
+#define SL__ERROR_INDEX_ENTRY(name, msg) SL__EI_##name,
+enum sl__error_index { SL_ERROR_MAP(SL__ERROR_INDEX_ENTRY) SL__EI_COUNT };
+#undef SL__ERROR_INDEX_ENTRY
+
+#define SL__ERROR_ENUM_ENTRY(name, msg) SL_E_##name = SL_E_BASE - SL__EI_##name,
+enum sl_error { SL_ERROR_MAP(SL__ERROR_ENUM_ENTRY) };
+#undef SL__ERROR_ENUM_ENTRY
+
+/*
+ * Returns a human-readable message for code: Sluice codes from SL_ERROR_MAP, -errno values from
+ * the C library, 0 as "success". Never NULL; unknown codes give "unknown error".
+ * Thread: any.
+ */
+SL_API const char *sl_strerror(int code);
+
+/*
+ * Returns the symbolic name of code: "SL_E_TIMED_OUT", "ECONNREFUSED", "OK" for 0, or
+ * "SL_E_UNKNOWN" for a code that is neither ours nor a known errno. Never NULL.
+ * Thread: any.
+ */
+SL_API const char *sl_error_name(int code);
+
+/* Converts an errno value (positive, as errno holds it) to a Sluice return code. */
+static inline int sl_error_from_errno(int err)
+{
+    return err > 0 ? -err : SL_E_UNKNOWN;
+}
+
+SL_END_DECLS
+
+#endif /* SL_ERROR_H */
