@@ -133,3 +133,30 @@ bool sl_test_latch_wait(struct sl_test_latch *latch, uint64_t target, int timeou
     pthread_mutex_unlock(&latch->lock);
     return reached;
 }
+
+struct run_on_loop_call {
+    struct sl_task task;
+    void (*fn)(void *arg);
+    void *arg;
+    struct sl_test_latch done;
+};
+
+static void run_on_loop_task(struct sl_task *task, void *arg, enum sl_task_status status)
+{
+    (void)task;
+    struct run_on_loop_call *call = arg;
+    if (status == SL_TASK_RUN) {
+        call->fn(call->arg);
+    }
+    sl_test_latch_add(&call->done, 1);
+}
+
+void sl_test_run_on_loop(struct sl_loop *loop, void (*fn)(void *arg), void *arg)
+{
+    struct run_on_loop_call call = {.fn = fn, .arg = arg};
+    sl_test_latch_init(&call.done);
+    sl_task_init(&call.task, run_on_loop_task, &call, "run_on_loop");
+    sl_loop_schedule_now(loop, &call.task);
+    ck_assert(sl_test_latch_wait(&call.done, 1, 10000));
+    sl_test_latch_clean_up(&call.done);
+}

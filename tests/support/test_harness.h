@@ -10,6 +10,8 @@
  */
 
 #include <check.h>
+#include <sluice/event_loop.h>
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -42,5 +44,8 @@ void sl_test_latch_add(struct sl_test_latch *latch, uint64_t n);
 uint64_t sl_test_latch_get(struct sl_test_latch *latch);
 /* Waits until count >= target; false on timeout. */
 bool sl_test_latch_wait(struct sl_test_latch *latch, uint64_t target, int timeout_ms);
+
+/* Runs fn(arg) on the loop's thread and waits (up to 10 s) until it has returned. */
+void sl_test_run_on_loop(struct sl_loop *loop, void (*fn)(void *arg), void *arg);
 
 #endif /* SL_TEST_HARNESS_H */
