@@ -14,21 +14,25 @@ SL_BEGIN_DECLS
  */
 
 /* XX(name, message). Append new codes at the end so that existing values never change. */
-#define SL_ERROR_MAP(XX)                                                              \
-    XX(UNKNOWN, "unknown error")                                                      \
-    XX(INVAL, "invalid argument")                                                     \
-    XX(NOMEM, "out of memory")                                                        \
-    XX(STATE, "operation not valid in the object's current state")                    \
-    XX(BUF_FULL, "buffer has no room for the data")                                   \
-    XX(SHORT_READ, "not enough bytes left to read")                                   \
-    XX(OVERFLOW, "size or count overflows its type")                                  \
-    XX(NOT_FOUND, "no such item")                                                     \
-    XX(CANCELED, "operation cancelled")                                               \
-    XX(TIMED_OUT, "operation timed out")                                              \
-    XX(WRONG_THREAD, "called from a thread that does not own the object")             \
-    XX(WOULD_DEADLOCK, "would deadlock: called from one of the object's own threads") \
-    XX(UNSUPPORTED, "not supported on this platform or kernel")                       \
-    XX(SHUTTING_DOWN, "object is shutting down")
+#define SL_ERROR_MAP(XX)                                                                   \
+    XX(UNKNOWN, "unknown error")                                                           \
+    XX(INVAL, "invalid argument")                                                          \
+    XX(NOMEM, "out of memory")                                                             \
+    XX(STATE, "operation not valid in the object's current state")                         \
+    XX(BUF_FULL, "buffer has no room for the data")                                        \
+    XX(SHORT_READ, "not enough bytes left to read")                                        \
+    XX(OVERFLOW, "size or count overflows its type")                                       \
+    XX(NOT_FOUND, "no such item")                                                          \
+    XX(CANCELED, "operation cancelled")                                                    \
+    XX(TIMED_OUT, "operation timed out")                                                   \
+    XX(WRONG_THREAD, "called from a thread that does not own the object")                  \
+    XX(WOULD_DEADLOCK, "would deadlock: called from one of the object's own threads")      \
+    XX(UNSUPPORTED, "not supported on this platform or kernel")                            \
+    XX(SHUTTING_DOWN, "object is shutting down")                                           \
+    XX(WINDOW_EXCEEDED, "message is larger than the receiving slot's read window")         \
+    XX(NO_SLOT, "no slot in that direction")                                               \
+    XX(CLOSED, "closed: the peer ended the connection or the pipe, or it was closed here") \
+    XX(INVALID_ADDRESS, "invalid address")
 
 /* Codes count down from SL_E_BASE: the first entry is -10000, the next -10001, and so on. */
 #define SL_E_BASE                        (-10000)
