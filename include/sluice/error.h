@@ -28,7 +28,11 @@ SL_BEGIN_DECLS
     XX(WRONG_THREAD, "called from a thread that does not own the object")             \
     XX(WOULD_DEADLOCK, "would deadlock: called from one of the object's own threads") \
     XX(UNSUPPORTED, "not supported on this platform or kernel")                       \
-    XX(SHUTTING_DOWN, "object is shutting down")
+    XX(SHUTTING_DOWN, "object is shutting down")                                      \
+    XX(FUTURE_ALREADY_DONE, "future was already completed")                           \
+    XX(FUTURE_PENDING, "future has not completed yet")                                \
+    XX(FUTURE_WRONG_TYPE, "future was made for another type of value")                \
+    XX(FUTURE_CALLBACK_SET, "future already has a callback")
 
 /* Codes count down from SL_E_BASE: the first entry is -10000, the next -10001, and so on. */
 #define SL_E_BASE                        (-10000)
