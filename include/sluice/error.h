@@ -36,7 +36,8 @@ SL_BEGIN_DECLS
     XX(STREAM_NOT_SEEKABLE, "stream cannot seek")                                     \
     XX(STREAM_SEEK_OUT_OF_RANGE, "seek position is outside the stream")               \
     XX(STREAM_LENGTH_UNKNOWN, "stream length is not known")                           \
-    XX(STREAM_TRUNCATED, "stream ended before its known length (file shrank?)")
+    XX(STREAM_TRUNCATED, "stream ended before its known length (file shrank?)")       \
+    XX(STREAM_NO_PROGRESS, "stream read returned no bytes yet did not end")
 
 /* Codes count down from SL_E_BASE: the first entry is -10000, the next -10001, and so on. */
 #define SL_E_BASE                        (-10000)

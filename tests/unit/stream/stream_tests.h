@@ -4,11 +4,20 @@
 
 #include <check.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct sl_loop;
 
 void add_future_tests(Suite *s);
 void add_input_stream_tests(Suite *s);
+void add_async_stream_tests(Suite *s);
+void add_fill_depth_tests(Suite *s);
+
+/* The test data: byte i of every generated body, recognisable at any offset. */
+static inline uint8_t test_pattern_byte(size_t i)
+{
+    return (uint8_t)(i * 7 + i / 251);
+}
 
 /* Creates and runs a loop on the default back end; fails the test on error. */
 struct sl_loop *start_loop(void);

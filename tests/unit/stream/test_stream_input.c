@@ -188,12 +188,11 @@ END_TEST
 
 enum { FILE_LEN = 100000 };
 
-/* A recognisable pattern: byte i is (i * 7 + i / 251) mod 256. */
 static uint8_t *make_pattern(size_t len)
 {
     uint8_t *data = malloc(len);
     for (size_t i = 0; i < len; i++) {
-        data[i] = (uint8_t)(i * 7 + i / 251);
+        data[i] = test_pattern_byte(i);
     }
     return data;
 }

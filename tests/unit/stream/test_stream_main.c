@@ -94,5 +94,7 @@ int main(void)
     Suite *s = suite_create("stream");
     add_future_tests(s);
     add_input_stream_tests(s);
+    add_async_stream_tests(s);
+    add_fill_depth_tests(s);
     return sl_test_run(s);
 }
