@@ -347,7 +347,7 @@ static int read_value(struct sl_future *future, enum sl_future_type type, bool t
 int sl_future_result_bool(struct sl_future *future, bool *out)
 {
     SL_ENSURE_ARG(out);
-    union future_value value;
+    union future_value value = {.u64 = 0};
     SL_TRY(read_value(future, SL_FUTURE_BOOL, false, &value));
     *out = value.b;
     return 0;
@@ -356,7 +356,7 @@ int sl_future_result_bool(struct sl_future *future, bool *out)
 int sl_future_result_u64(struct sl_future *future, uint64_t *out)
 {
     SL_ENSURE_ARG(out);
-    union future_value value;
+    union future_value value = {.u64 = 0};
     SL_TRY(read_value(future, SL_FUTURE_U64, false, &value));
     *out = value.u64;
     return 0;
@@ -365,7 +365,7 @@ int sl_future_result_u64(struct sl_future *future, uint64_t *out)
 int sl_future_result_ptr(struct sl_future *future, void **out)
 {
     SL_ENSURE_ARG(out);
-    union future_value value;
+    union future_value value = {.u64 = 0};
     SL_TRY(read_value(future, SL_FUTURE_PTR, false, &value));
     *out = value.ptr;
     return 0;
@@ -374,7 +374,7 @@ int sl_future_result_ptr(struct sl_future *future, void **out)
 int sl_future_take_ptr(struct sl_future *future, void **out)
 {
     SL_ENSURE_ARG(out);
-    union future_value value;
+    union future_value value = {.u64 = 0};
     SL_TRY(read_value(future, SL_FUTURE_PTR, true, &value));
     *out = value.ptr;
     return 0;
