@@ -144,8 +144,9 @@ SL_API SL_MUST_CHECK int sl_future_on_done_if_pending(struct sl_future *future,
  * Registers fn to run from a task on loop once the future is done, never inline (see the top
  * of this file).
  * Thread: any; the caller holds a reference.
- * Ownership: keeps loop (it must outlive the callback or be destroyed, which runs fn with
- * SL_E_CANCELED) and user_data until fn has run.
+ * Ownership: keeps loop and user_data until fn has run. The loop must not be destroyed while
+ * the future is pending (completing it would then schedule onto a freed loop); destroying it
+ * after completion but before the task ran is fine and runs fn with SL_E_CANCELED.
  * Errors: SL_E_INVAL for a NULL loop or fn; SL_E_FUTURE_CALLBACK_SET.
  */
 SL_API SL_MUST_CHECK int sl_future_on_done_in_loop(struct sl_future *future, struct sl_loop *loop,
