@@ -7,6 +7,7 @@
 #include <sluice/thread.h>
 
 #include "guard.h"
+#include "loop_internal.h"
 #include "poller.h"
 #include "task_scheduler.h"
 
@@ -430,6 +431,11 @@ int sl_loop_destroy(struct sl_loop *loop)
 bool sl_loop_is_on_callers_thread(const struct sl_loop *loop)
 {
     return tl_current_loop == loop;
+}
+
+bool sl__loop_is_any_current(void)
+{
+    return tl_current_loop != NULL;
 }
 
 uint64_t sl_loop_now_ns(const struct sl_loop *loop)

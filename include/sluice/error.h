@@ -32,7 +32,16 @@ SL_BEGIN_DECLS
     XX(WINDOW_EXCEEDED, "message is larger than the receiving slot's read window")         \
     XX(NO_SLOT, "no slot in that direction")                                               \
     XX(CLOSED, "closed: the peer ended the connection or the pipe, or it was closed here") \
-    XX(INVALID_ADDRESS, "invalid address")
+    XX(INVALID_ADDRESS, "invalid address")                                                 \
+    XX(FUTURE_ALREADY_DONE, "future was already completed")                                \
+    XX(FUTURE_PENDING, "future has not completed yet")                                     \
+    XX(FUTURE_WRONG_TYPE, "future was made for another type of value")                     \
+    XX(FUTURE_CALLBACK_SET, "future already has a callback")                               \
+    XX(STREAM_NOT_SEEKABLE, "stream cannot seek")                                          \
+    XX(STREAM_SEEK_OUT_OF_RANGE, "seek position is outside the stream")                    \
+    XX(STREAM_LENGTH_UNKNOWN, "stream length is not known")                                \
+    XX(STREAM_TRUNCATED, "stream ended before its known length (file shrank?)")            \
+    XX(STREAM_NO_PROGRESS, "stream read returned no bytes yet did not end")
 
 /* Codes count down from SL_E_BASE: the first entry is -10000, the next -10001, and so on. */
 #define SL_E_BASE                        (-10000)

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "stream_tests.h"
+#include "test_harness.h"
+
+#include <sluice/event_loop.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct sl_loop *start_loop(void)
+{
+    struct sl_loop_options opts = {.name = "sl-test-loop", .cpu = -1};
+    struct sl_loop *loop = NULL;
+    ck_assert_int_eq(sl_loop_new(&opts, &loop), 0);
+    ck_assert_int_eq(sl_loop_run(loop), 0);
+    return loop;
+}
+
+void finish_loop(struct sl_loop *loop)
+{
+    ck_assert_int_eq(sl_loop_destroy(loop), 0);
+}
+
+struct run_on_loop_call {
+    struct sl_task task;
+    void (*fn)(void *arg);
+    void *arg;
+    struct sl_test_latch done;
+};
+
+static void run_on_loop_task(struct sl_task *task, void *arg, enum sl_task_status status)
+{
+    (void)task;
+    struct run_on_loop_call *call = arg;
+    if (status == SL_TASK_RUN) {
+        call->fn(call->arg);
+    }
+    sl_test_latch_add(&call->done, 1);
+}
+
+void run_on_loop(struct sl_loop *loop, void (*fn)(void *arg), void *arg)
+{
+    struct run_on_loop_call call = {.fn = fn, .arg = arg};
+    sl_test_latch_init(&call.done);
+    sl_task_init(&call.task, run_on_loop_task, &call, "run_on_loop");
+    sl_loop_schedule_now(loop, &call.task);
+    ck_assert(sl_test_latch_wait(&call.done, 1, 10000));
+    sl_test_latch_clean_up(&call.done);
+}
+
+void make_temp_dir(char *dir)
+{
+    const char *base = getenv("TMPDIR");
+    int n = snprintf(dir, TEST_PATH_CAP, "%s/sl-stream-XXXXXX", base && *base ? base : "/tmp");
+    ck_assert(n > 0 && n < TEST_PATH_CAP);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+void temp_path(char *out, const char *dir, const char *name)
+{
+    int n = snprintf(out, TEST_PATH_CAP, "%s/%s", dir, name);
+    ck_assert(n > 0 && n < TEST_PATH_CAP);
+}
+
+void remove_temp_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *entry;
+    while ((entry = readdir(d)) != NULL) {
+        if (entry->d_name[0] != '.') {
+            char path[TEST_PATH_CAP];
+            temp_path(path, dir, entry->d_name);
+            ck_assert_int_eq(unlink(path), 0);
+        }
+    }
+    closedir(d);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+
+void write_file(const char *path, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+    ck_assert_int_eq(close(fd), 0);
+}
+
+int main(void)
+{
+    Suite *s = suite_create("stream");
+    add_future_tests(s);
+    add_input_stream_tests(s);
+    add_async_stream_tests(s);
+    add_fill_depth_tests(s);
+    return sl_test_run(s);
+}
