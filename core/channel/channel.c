@@ -25,8 +25,8 @@ int sl_channel_new(const struct sl_channel_options *opts, struct sl_channel **ou
     atomic_init(&channel->shutdown_requested, false);
     sl_list_init(&channel->tasks);
     sl_ref_init(&channel->ref, 2); /* the creator's, and the setup task's */
-    sl_task_init(&channel->setup_task, setup_task_fn, channel, "channel_setup");
-    sl_loop_schedule_now(channel->loop, &channel->setup_task);
+    sl_task_init(&channel->lifecycle_task, setup_task_fn, channel, "channel_setup");
+    sl_loop_schedule_now(channel->loop, &channel->lifecycle_task);
     *out = channel;
     return 0;
 }
@@ -96,8 +96,8 @@ void sl_channel_release(struct sl_channel *channel)
         return;
     }
     /* Nobody else holds the channel now, so the task may use it without a reference. */
-    sl_task_init(&channel->release_task, release_task_fn, channel, "channel_release");
-    sl_loop_schedule_now(channel->loop, &channel->release_task);
+    sl_task_init(&channel->lifecycle_task, release_task_fn, channel, "channel_release");
+    sl_loop_schedule_now(channel->loop, &channel->lifecycle_task);
 }
 
 static void release_task_fn(struct sl_task *task, void *arg, enum sl_task_status status)
@@ -187,8 +187,8 @@ void sl__channel_on_write_pass_done(struct sl_channel *channel)
      * handlers that are still on the stack below us.
      */
     sl_channel_acquire(channel);
-    sl_task_init(&channel->complete_task, complete_task_fn, channel, "channel_shutdown_done");
-    sl_loop_schedule_now(channel->loop, &channel->complete_task);
+    sl_task_init(&channel->lifecycle_task, complete_task_fn, channel, "channel_shutdown_done");
+    sl_loop_schedule_now(channel->loop, &channel->lifecycle_task);
 }
 
 static void cancel_channel_tasks(struct sl_channel *channel)

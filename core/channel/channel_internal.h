@@ -54,10 +54,13 @@ struct sl_channel {
     sl_channel_shutdown_fn *on_shutdown;
     void *user_data;
 
-    struct sl_task setup_task;
-    struct sl_task shutdown_task;
-    struct sl_task complete_task;
-    struct sl_task release_task;
+    /*
+     * Setup, shutdown completion and a release from another thread never wait at the same
+     * time (each holds a reference the others need to be gone, or comes strictly after), so
+     * they share one task: an idle channel pair costs less memory.
+     */
+    struct sl_task lifecycle_task;
+    struct sl_task shutdown_task; /* may wait alongside setup */
     struct sl_task window_task;
     bool window_task_scheduled;
     struct sl_list tasks; /* registered channel tasks, cancelled when shutdown completes */

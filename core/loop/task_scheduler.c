@@ -21,7 +21,11 @@ static bool timed_task_less(const struct sl_heap_node *a, const struct sl_heap_n
     if (ta->run_at_ns != tb->run_at_ns) {
         return ta->run_at_ns < tb->run_at_ns;
     }
-    return ta->seq < tb->seq;
+    /*
+     * A 32-bit sequence that wraps: compared as a serial number (RFC 1982), which is right as
+     * long as fewer than 2^31 timed tasks are scheduled between two that share a deadline.
+     */
+    return (int32_t)(ta->seq - tb->seq) < 0;
 }
 
 void sl__scheduler_init(struct sl_scheduler *s)

@@ -27,7 +27,7 @@ struct sl_scheduler {
     struct sl_list asap;    /* tasks to run at the next run_due, FIFO */
     struct sl_list running; /* tasks taken by the current run_due, not yet run */
     struct sl_heap timed;   /* tasks with a run time, earliest first */
-    uint64_t next_seq;
+    uint32_t next_seq;
 };
 
 void sl__scheduler_init(struct sl_scheduler *s);

@@ -38,14 +38,18 @@ struct sl_socket {
     void *connect_user_data;
     int connect_status;
     bool connect_report_pending;
-    struct sl_task timeout_task;
     bool timeout_scheduled;
 
     sl_socket_accept_fn *on_accept;
     void *accept_user_data;
     bool accepting;
-    struct sl_task accept_task;
     bool accept_task_scheduled;
+
+    /* A connecting socket never accepts and a listener never connects: one task serves both. */
+    union {
+        struct sl_task timeout_task;
+        struct sl_task accept_task;
+    };
 
     sl_socket_readable_fn *on_readable;
     void *readable_user_data;

@@ -43,8 +43,8 @@ struct sl_task {
         struct sl_task *next_cross;
     } link;
     uint64_t run_at_ns; /* private: 0 for "as soon as possible" */
-    uint64_t seq;       /* private: breaks ties between equal run_at_ns, for FIFO order */
-    int state;          /* private */
+    uint32_t seq;       /* private: breaks ties between equal run_at_ns, for FIFO order */
+    int32_t state;      /* private */
 };
 
 /* Prepares task to run fn(task, arg, status). name should be a string literal. */
