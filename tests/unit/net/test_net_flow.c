@@ -215,7 +215,11 @@ START_TEST(a_flooded_channel_does_not_starve_another_on_the_same_loop)
     ck_assert_int_eq(sl_thread_join(thread), 0);
 
     ck_assert_uint_gt(flood_after, flood_before); /* the flood went on during the pings */
-    ck_assert_uint_lt(worst_ns, 500 * SL_NS_PER_MS);
+    /*
+     * Starvation would hold a ping until the flood ends, which it never does here; the bound
+     * only has to be finite, and generous enough for ThreadSanitizer on a loaded CI machine.
+     */
+    ck_assert_uint_lt(worst_ns, 2000 * SL_NS_PER_MS);
     /* A connection that keeps its budget full is upgraded past the 16 KiB default. */
     ck_assert_uint_gt(flooded.server.record.max_read_message, 16 * 1024);
 
