@@ -73,7 +73,7 @@ struct chain {
     uint64_t left;
     uint64_t start_ns;
     uint64_t end_ns;
-    atomic_bool done;
+    struct bench_done done;
 };
 
 static void chain_step(struct sl_task *task, void *arg, enum sl_task_status status)
@@ -81,7 +81,7 @@ static void chain_step(struct sl_task *task, void *arg, enum sl_task_status stat
     struct chain *c = arg;
     if (status != SL_TASK_RUN || --c->left == 0) {
         c->end_ns = sl_clock_now_ns();
-        atomic_store_explicit(&c->done, true, memory_order_release);
+        bench_done_signal(&c->done);
         return;
     }
     sl_loop_schedule_now(c->loop, task);
@@ -95,21 +95,15 @@ static void chain_start(struct sl_task *task, void *arg, enum sl_task_status sta
     chain_step(task, arg, status);
 }
 
-static void wait_until(atomic_bool *flag)
-{
-    while (!atomic_load_explicit(flag, memory_order_acquire)) {
-        sleep_us(1000);
-    }
-}
-
 static double measure_same_thread(uint64_t count)
 {
     struct sl_loop *loop = new_running_loop();
     struct chain c = {.loop = loop, .left = count};
-    atomic_init(&c.done, false);
+    bench_done_init(&c.done);
     sl_task_init(&c.task, chain_start, &c, "chain_start");
     sl_loop_schedule_now(loop, &c.task);
-    wait_until(&c.done);
+    bench_done_wait(&c.done);
+    bench_done_clean_up(&c.done);
     destroy_loop(loop);
     return (double)count / ((double)(c.end_ns - c.start_ns) / 1e9);
 }
@@ -120,7 +114,7 @@ struct cross_run {
     uint64_t ran; /* loop thread only */
     uint64_t count;
     uint64_t end_ns;
-    atomic_bool done;
+    struct bench_done done;
 };
 
 struct cross_task {
@@ -135,7 +129,7 @@ static void cross_step(struct sl_task *task, void *arg, enum sl_task_status stat
     struct cross_run *run = ((struct cross_task *)arg)->run;
     if (++run->ran == run->count) {
         run->end_ns = sl_clock_now_ns();
-        atomic_store_explicit(&run->done, true, memory_order_release);
+        bench_done_signal(&run->done);
     }
 }
 
@@ -144,7 +138,7 @@ static double measure_cross_thread(uint64_t count)
     struct sl_loop *loop = new_running_loop();
     struct cross_task *tasks = calloc(count, sizeof(*tasks));
     struct cross_run run = {.count = count};
-    atomic_init(&run.done, false);
+    bench_done_init(&run.done);
     for (uint64_t i = 0; i < count; i++) {
         tasks[i].run = &run;
         sl_task_init(&tasks[i].task, cross_step, &tasks[i], "cross");
@@ -153,7 +147,8 @@ static double measure_cross_thread(uint64_t count)
     for (uint64_t i = 0; i < count; i++) {
         sl_loop_schedule_now(loop, &tasks[i].task);
     }
-    wait_until(&run.done);
+    bench_done_wait(&run.done);
+    bench_done_clean_up(&run.done);
     destroy_loop(loop);
     free(tasks);
     return (double)count / ((double)(run.end_ns - start) / 1e9);

@@ -80,3 +80,33 @@ void bench_pin(int cpu)
         fprintf(stderr, "warning: cannot pin to CPU %d: %s\n", cpu, sl_strerror(rc));
     }
 }
+
+void bench_done_init(struct bench_done *d)
+{
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_cond_init(&d->cond, NULL);
+    d->done = false;
+}
+
+void bench_done_signal(struct bench_done *d)
+{
+    pthread_mutex_lock(&d->lock);
+    d->done = true;
+    pthread_cond_signal(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+}
+
+void bench_done_wait(struct bench_done *d)
+{
+    pthread_mutex_lock(&d->lock);
+    while (!d->done) {
+        pthread_cond_wait(&d->cond, &d->lock);
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+void bench_done_clean_up(struct bench_done *d)
+{
+    pthread_cond_destroy(&d->cond);
+    pthread_mutex_destroy(&d->lock);
+}

@@ -8,6 +8,7 @@
  * same process run, baseline and ratio = value / baseline.
  */
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,5 +36,21 @@ void bench_pick_cpus(int *first, int *second);
 
 /* Pins the calling thread, warning (not failing) if the kernel refuses. */
 void bench_pin(int cpu);
+
+/*
+ * A one-shot "finished" signal between a loop thread and the main thread. The main thread
+ * sleeps on it rather than polling: on a 2-CPU machine a main thread that wakes every
+ * millisecond steals a fifth of a busy benchmark's throughput.
+ */
+struct bench_done {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+};
+
+void bench_done_init(struct bench_done *d);
+void bench_done_signal(struct bench_done *d);
+void bench_done_wait(struct bench_done *d);
+void bench_done_clean_up(struct bench_done *d);
 
 #endif
