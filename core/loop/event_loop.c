@@ -57,6 +57,7 @@ struct sl_loop {
     struct sl_list graveyard;     /* unsubscribed during dispatch, freed after it */
     bool dispatching;
     atomic_size_t subscription_count;
+    atomic_size_t recent_picks; /* get_next picks since the last tick (see loop_internal.h) */
 
     struct local_entry *locals; /* loop thread only; few entries, so a linear search */
     size_t local_count;
@@ -101,6 +102,7 @@ int sl_loop_new(const struct sl_loop_options *opts, struct sl_loop **out)
     atomic_init(&loop->wake_pending, false);
     atomic_init(&loop->stop_requested, false);
     atomic_init(&loop->subscription_count, 0);
+    atomic_init(&loop->recent_picks, 0);
     *out = loop;
     return 0;
 }
@@ -224,6 +226,8 @@ static void dispatch_io(struct sl_loop *loop, const struct sl_poll_event *events
 static void run_tick(struct sl_loop *loop)
 {
     struct sl_poll_event events[EVENTS_PER_TICK];
+    /* Work picked for this loop before now lands in this tick (tasks) or already has. */
+    atomic_store_explicit(&loop->recent_picks, 0, memory_order_relaxed);
     int n = loop->ops->wait(loop->poller, compute_timeout(loop), events, EVENTS_PER_TICK);
     if (n < 0) {
         /* Only a broken epoll descriptor gets here: the loop's own state is corrupt. */
@@ -451,7 +455,13 @@ const char *sl_loop_name(const struct sl_loop *loop)
 
 size_t sl_loop_load(const struct sl_loop *loop)
 {
-    return atomic_load_explicit(&loop->subscription_count, memory_order_relaxed);
+    return atomic_load_explicit(&loop->subscription_count, memory_order_relaxed) +
+           atomic_load_explicit(&loop->recent_picks, memory_order_relaxed);
+}
+
+void sl__loop_note_pick(struct sl_loop *loop)
+{
+    atomic_fetch_add_explicit(&loop->recent_picks, 1, memory_order_relaxed);
 }
 
 const char *sl_loop_backend_name(const struct sl_loop *loop)

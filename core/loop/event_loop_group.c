@@ -7,6 +7,7 @@
 #include <sluice/thread.h>
 
 #include "guard.h"
+#include "loop_internal.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -16,4 +16,13 @@
  */
 bool sl__loop_is_any_current(void);
 
+struct sl_loop;
+
+/*
+ * Notes that the loop was just picked for new work (the group's get_next). Until the loop's
+ * next tick the pick counts towards sl_loop_load, so a burst of picks made before any of them
+ * has subscribed a socket still spreads out. Thread: any.
+ */
+void sl__loop_note_pick(struct sl_loop *loop);
+
 #endif /* SL_LOOP_INTERNAL_H */

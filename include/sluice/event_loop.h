@@ -174,7 +174,10 @@ SL_API uint64_t sl_loop_now_ns(const struct sl_loop *loop);
 /* The loop's name as given in its options. */
 SL_API const char *sl_loop_name(const struct sl_loop *loop);
 
-/* Number of IO subscriptions: the load figure the loop group balances on. Thread: any. */
+/*
+ * The load figure the loop group balances on: IO subscriptions, plus work picked for the loop
+ * by sl_loop_group_get_next since its last tick. Thread: any.
+ */
 SL_API size_t sl_loop_load(const struct sl_loop *loop);
 
 /* Name of the poller back end ("epoll"). */
