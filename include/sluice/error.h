@@ -14,34 +14,37 @@ SL_BEGIN_DECLS
  */
 
 /* XX(name, message). Append new codes at the end so that existing values never change. */
-#define SL_ERROR_MAP(XX)                                                                   \
-    XX(UNKNOWN, "unknown error")                                                           \
-    XX(INVAL, "invalid argument")                                                          \
-    XX(NOMEM, "out of memory")                                                             \
-    XX(STATE, "operation not valid in the object's current state")                         \
-    XX(BUF_FULL, "buffer has no room for the data")                                        \
-    XX(SHORT_READ, "not enough bytes left to read")                                        \
-    XX(OVERFLOW, "size or count overflows its type")                                       \
-    XX(NOT_FOUND, "no such item")                                                          \
-    XX(CANCELED, "operation cancelled")                                                    \
-    XX(TIMED_OUT, "operation timed out")                                                   \
-    XX(WRONG_THREAD, "called from a thread that does not own the object")                  \
-    XX(WOULD_DEADLOCK, "would deadlock: called from one of the object's own threads")      \
-    XX(UNSUPPORTED, "not supported on this platform or kernel")                            \
-    XX(SHUTTING_DOWN, "object is shutting down")                                           \
-    XX(WINDOW_EXCEEDED, "message is larger than the receiving slot's read window")         \
-    XX(NO_SLOT, "no slot in that direction")                                               \
-    XX(CLOSED, "closed: the peer ended the connection or the pipe, or it was closed here") \
-    XX(INVALID_ADDRESS, "invalid address")                                                 \
-    XX(FUTURE_ALREADY_DONE, "future was already completed")                                \
-    XX(FUTURE_PENDING, "future has not completed yet")                                     \
-    XX(FUTURE_WRONG_TYPE, "future was made for another type of value")                     \
-    XX(FUTURE_CALLBACK_SET, "future already has a callback")                               \
-    XX(STREAM_NOT_SEEKABLE, "stream cannot seek")                                          \
-    XX(STREAM_SEEK_OUT_OF_RANGE, "seek position is outside the stream")                    \
-    XX(STREAM_LENGTH_UNKNOWN, "stream length is not known")                                \
-    XX(STREAM_TRUNCATED, "stream ended before its known length (file shrank?)")            \
-    XX(STREAM_NO_PROGRESS, "stream read returned no bytes yet did not end")
+#define SL_ERROR_MAP(XX)                                                                        \
+    XX(UNKNOWN, "unknown error")                                                                \
+    XX(INVAL, "invalid argument")                                                               \
+    XX(NOMEM, "out of memory")                                                                  \
+    XX(STATE, "operation not valid in the object's current state")                              \
+    XX(BUF_FULL, "buffer has no room for the data")                                             \
+    XX(SHORT_READ, "not enough bytes left to read")                                             \
+    XX(OVERFLOW, "size or count overflows its type")                                            \
+    XX(NOT_FOUND, "no such item")                                                               \
+    XX(CANCELED, "operation cancelled")                                                         \
+    XX(TIMED_OUT, "operation timed out")                                                        \
+    XX(WRONG_THREAD, "called from a thread that does not own the object")                       \
+    XX(WOULD_DEADLOCK, "would deadlock: called from one of the object's own threads")           \
+    XX(UNSUPPORTED, "not supported on this platform or kernel")                                 \
+    XX(SHUTTING_DOWN, "object is shutting down")                                                \
+    XX(WINDOW_EXCEEDED, "message is larger than the receiving slot's read window")              \
+    XX(NO_SLOT, "no slot in that direction")                                                    \
+    XX(CLOSED, "closed: the peer ended the connection or the pipe, or it was closed here")      \
+    XX(INVALID_ADDRESS, "invalid address")                                                      \
+    XX(FUTURE_ALREADY_DONE, "future was already completed")                                     \
+    XX(FUTURE_PENDING, "future has not completed yet")                                          \
+    XX(FUTURE_WRONG_TYPE, "future was made for another type of value")                          \
+    XX(FUTURE_CALLBACK_SET, "future already has a callback")                                    \
+    XX(STREAM_NOT_SEEKABLE, "stream cannot seek")                                               \
+    XX(STREAM_SEEK_OUT_OF_RANGE, "seek position is outside the stream")                         \
+    XX(STREAM_LENGTH_UNKNOWN, "stream length is not known")                                     \
+    XX(STREAM_TRUNCATED, "stream ended before its known length (file shrank?)")                 \
+    XX(STREAM_NO_PROGRESS, "stream read returned no bytes yet did not end")                     \
+    XX(HOST_NOT_FOUND, "host name not found (no such records)")                                 \
+    XX(DNS_TEMPORARY, "temporary failure in name resolution (no answer from the name servers)") \
+    XX(INVALID_HOSTNAME, "invalid host name (empty, too long, or bad characters)")
 
 /* Codes count down from SL_E_BASE: the first entry is -10000, the next -10001, and so on. */
 #define SL_E_BASE                        (-10000)
