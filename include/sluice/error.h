@@ -41,7 +41,10 @@ SL_BEGIN_DECLS
     XX(STREAM_SEEK_OUT_OF_RANGE, "seek position is outside the stream")                    \
     XX(STREAM_LENGTH_UNKNOWN, "stream length is not known")                                \
     XX(STREAM_TRUNCATED, "stream ended before its known length (file shrank?)")            \
-    XX(STREAM_NO_PROGRESS, "stream read returned no bytes yet did not end")
+    XX(STREAM_NO_PROGRESS, "stream read returned no bytes yet did not end")                \
+    XX(RETRY_EXHAUSTED, "retry refused: max retries reached")                              \
+    XX(RETRY_QUOTA_EXCEEDED, "retry refused: the partition's retry token bucket is empty") \
+    XX(RETRY_NOT_RETRYABLE, "retry refused: the error is not retryable")
 
 /* Codes count down from SL_E_BASE: the first entry is -10000, the next -10001, and so on. */
 #define SL_E_BASE                        (-10000)
