@@ -44,7 +44,10 @@ SL_BEGIN_DECLS
     XX(STREAM_NO_PROGRESS, "stream read returned no bytes yet did not end")                     \
     XX(HOST_NOT_FOUND, "host name not found (no such records)")                                 \
     XX(DNS_TEMPORARY, "temporary failure in name resolution (no answer from the name servers)") \
-    XX(INVALID_HOSTNAME, "invalid host name (empty, too long, or bad characters)")
+    XX(INVALID_HOSTNAME, "invalid host name (empty, too long, or bad characters)")              \
+    XX(RETRY_EXHAUSTED, "retry refused: max retries reached")                                   \
+    XX(RETRY_QUOTA_EXCEEDED, "retry refused: the partition's retry token bucket is empty")      \
+    XX(RETRY_NOT_RETRYABLE, "retry refused: the error is not retryable")
 
 /* Codes count down from SL_E_BASE: the first entry is -10000, the next -10001, and so on. */
 #define SL_E_BASE                        (-10000)
