@@ -120,42 +120,53 @@ int sl_socket_set_options(struct sl_socket *socket, const struct sl_socket_optio
 
 /* Callback guard and delivery -------------------------------------------------------------- */
 
-static void free_socket(struct sl_socket *socket)
-{
-    sl_free(socket);
-}
-
 void sl__socket_enter(struct sl_socket *socket)
 {
     socket->busy++;
 }
 
-bool sl__socket_leave(struct sl_socket *socket)
-{
-    if (--socket->busy == 0 && socket->destroy_requested) {
-        free_socket(socket);
-        return true;
-    }
-    return false;
-}
-
-/* Runs every undelivered callback: the connect result first, then finished writes in order. */
+/*
+ * Runs every undelivered callback: the connect result first, then finished writes in order.
+ * All of them, even when one of them destroys the socket: each was promised exactly once.
+ */
 static void deliver_all(struct sl_socket *socket)
 {
     if (socket->connect_report_pending) {
         socket->connect_report_pending = false;
         socket->on_connect(socket, socket->connect_status, socket->connect_user_data);
-        if (socket->destroy_requested) {
-            return;
+    }
+    if (socket->readable_report_pending) {
+        socket->readable_report_pending = false;
+        if (socket->on_readable && socket->state == SL__SOCKET_CONNECTED) {
+            socket->on_readable(socket, 0, socket->readable_user_data);
         }
     }
     struct sl_write_req *req;
     while ((req = sl__wq_pop_done(&socket->wq)) != NULL) {
         req->on_done(req, req->status, req->user_data);
-        if (socket->destroy_requested) {
-            return;
-        }
     }
+}
+
+static void cancel_task(struct sl_socket *socket, struct sl_task *task, bool *scheduled);
+
+/* The last step of destroy, once no callback of ours is on the stack. */
+static void finish_destroy(struct sl_socket *socket)
+{
+    if (socket->loop) {
+        cancel_task(socket, &socket->deliver_task, &socket->deliver_scheduled);
+    }
+    socket->busy++; /* a callback below that destroys again only marks */
+    deliver_all(socket);
+    sl_free(socket);
+}
+
+bool sl__socket_leave(struct sl_socket *socket)
+{
+    if (--socket->busy == 0 && socket->destroy_requested) {
+        finish_destroy(socket);
+        return true;
+    }
+    return false;
 }
 
 static void deliver_task_fn(struct sl_task *task, void *arg, enum sl_task_status status)
@@ -226,7 +237,7 @@ int sl_socket_close(struct sl_socket *socket)
 
 void sl_socket_destroy(struct sl_socket *socket)
 {
-    if (!socket) {
+    if (!socket || socket->destroy_requested) {
         return;
     }
     int rc = sl_socket_close(socket);
@@ -234,14 +245,9 @@ void sl_socket_destroy(struct sl_socket *socket)
     (void)rc;
     socket->destroy_requested = true;
     if (socket->busy > 0) {
-        return; /* inside one of our callbacks: freed when it returns */
+        return; /* inside one of our callbacks: finished when the outermost returns */
     }
-    sl__socket_enter(socket);
-    if (socket->loop) {
-        cancel_task(socket, &socket->deliver_task, &socket->deliver_scheduled);
-    }
-    deliver_all(socket);
-    (void)sl__socket_leave(socket); /* frees it */
+    finish_destroy(socket);
 }
 
 /* Connecting ------------------------------------------------------------------------------ */

@@ -125,11 +125,18 @@ static int format_local(const struct sockaddr_un *sun, socklen_t len,
         return 0; /* unnamed (e.g. the client end of a connection) */
     }
     if (sun->sun_path[0] == '\0') {
+        /* '@', the name, and a terminator must fit: a peer may pick a 107-byte name. */
+        size_t name_len = path_len - 1;
+        SL_ENSURE(name_len + 2 <= sizeof(out->address), SL_E_INVALID_ADDRESS);
         out->address[0] = '@';
-        memcpy(out->address + 1, sun->sun_path + 1, path_len - 1);
+        memcpy(out->address + 1, sun->sun_path + 1, name_len);
+        out->address[name_len + 1] = '\0';
         return 0;
     }
-    snprintf(out->address, sizeof(out->address), "%.*s", (int)path_len, sun->sun_path);
+    size_t n = strnlen(sun->sun_path, path_len);
+    SL_ENSURE(n + 1 <= sizeof(out->address), SL_E_INVALID_ADDRESS);
+    memcpy(out->address, sun->sun_path, n);
+    out->address[n] = '\0';
     return 0;
 }
 

@@ -53,6 +53,9 @@ struct sl_socket {
 
     sl_socket_readable_fn *on_readable;
     void *readable_user_data;
+    bool readable_unclaimed;      /* readiness reported before anyone subscribed to it */
+    bool readable_report_pending; /* ...to be told to the new subscriber, from the task */
+    int fatal_error;              /* the first fatal send error; reads report it, not EOF */
 
     /*
      * Callbacks of ours on the stack. sl_socket_destroy called from inside one only closes and

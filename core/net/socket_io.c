@@ -27,6 +27,8 @@ void sl__socket_flush_writes(struct sl_socket *socket)
     int rc = sl__wq_flush(&socket->wq, socket->fd);
     if (rc < 0) {
         SL_LOG_DEBUG(SL_LS_SOCKET, "socket fd %d: write failed: %s", socket->fd, sl_strerror(rc));
+        /* The send consumed the socket's error; keep it so the reader does not see a clean EOF. */
+        socket->fatal_error = socket->fatal_error ? socket->fatal_error : rc;
     }
     if (sl__wq_has_done(&socket->wq)) {
         sl__socket_schedule_delivery(socket);
@@ -54,14 +56,27 @@ static int pending_error(struct sl_socket *socket)
 
 static void on_io_connected(struct sl_socket *socket, int events)
 {
-    if ((events & (SL_IO_WRITABLE | SL_IO_ERROR)) && sl__wq_has_pending(&socket->wq)) {
+    /*
+     * Read the pending error before anything else: a send would consume it and the reader
+     * would then take a reset for an orderly end of file.
+     */
+    int err = (events & SL_IO_ERROR) ? pending_error(socket) : 0;
+    if (err < 0) {
+        socket->fatal_error = socket->fatal_error ? socket->fatal_error : err;
+        sl__wq_fail_all(&socket->wq, err);
+        sl__socket_schedule_delivery(socket);
+    } else if ((events & (SL_IO_WRITABLE | SL_IO_ERROR)) && sl__wq_has_pending(&socket->wq)) {
         sl__socket_flush_writes(socket);
     }
-    if ((events & (SL_IO_READABLE | SL_IO_CLOSED | SL_IO_ERROR)) && socket->on_readable &&
-        socket->state == SL__SOCKET_CONNECTED) {
-        socket->on_readable(socket, (events & SL_IO_ERROR) ? pending_error(socket) : 0,
-                            socket->readable_user_data);
+    if (!(events & (SL_IO_READABLE | SL_IO_CLOSED | SL_IO_ERROR)) ||
+        socket->state != SL__SOCKET_CONNECTED) {
+        return;
     }
+    if (!socket->on_readable) {
+        socket->readable_unclaimed = true; /* edge-triggered: nobody would hear of it again */
+        return;
+    }
+    socket->on_readable(socket, err, socket->readable_user_data);
 }
 
 void sl__socket_on_io(struct sl_loop *loop, struct sl_io_subscription *sub, int events,
@@ -132,6 +147,12 @@ int sl_socket_subscribe_to_readable_events(struct sl_socket *socket,
     SL_ENSURE(sl_loop_is_on_callers_thread(socket->loop), SL_E_WRONG_THREAD);
     socket->on_readable = on_readable;
     socket->readable_user_data = user_data;
+    if (socket->readable_unclaimed) {
+        /* Data (or a hang-up) arrived before this subscriber: tell it, from a task. */
+        socket->readable_unclaimed = false;
+        socket->readable_report_pending = true;
+        sl__socket_schedule_delivery(socket);
+    }
     return 0;
 }
 
@@ -148,7 +169,7 @@ int sl_socket_read(struct sl_socket *socket, struct sl_buf *buf, size_t *amount)
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
     }
     if (n == 0 && socket->options.type == SL_SOCKET_STREAM) {
-        return SL_E_CLOSED;
+        return socket->fatal_error ? socket->fatal_error : SL_E_CLOSED;
     }
     buf->len += (size_t)n;
     *amount = (size_t)n;

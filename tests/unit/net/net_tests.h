@@ -14,6 +14,7 @@ void add_connect_tests(Suite *s);
 void add_echo_tests(Suite *s);
 void add_flow_tests(Suite *s);
 void add_scale_tests(Suite *s);
+void add_lifetime_tests(Suite *s);
 
 /* A TCase with the leak check and the two-loop fixture. */
 TCase *net_tcase(const char *name, double timeout_s);

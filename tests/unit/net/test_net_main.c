@@ -39,5 +39,6 @@ int main(void)
     add_echo_tests(s);
     add_flow_tests(s);
     add_scale_tests(s);
+    add_lifetime_tests(s);
     return sl_test_run(s);
 }
