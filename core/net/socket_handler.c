@@ -29,6 +29,9 @@ struct socket_handler {
     bool read_stopped;       /* end of file, an error, or the read pass */
     bool write_shut_down;    /* the write pass began: writes are refused */
     bool write_pass_pending; /* the write pass waits for writes in flight */
+    bool read_pass_started;  /* the channel's read pass reached us */
+    bool lingering;          /* FIN sent; draining the peer's input until it closes */
+    bool flush_timer_pending;
     bool destroying;
     int write_pass_status;
     bool write_pass_abort;
@@ -168,12 +171,21 @@ static void read_task_fn(struct sl_task *task, void *arg, enum sl_task_status st
     }
 }
 
+static void drain_lingering(struct socket_handler *h);
+
 static void on_socket_readable(struct sl_socket *socket, int status, void *user_data)
 {
     (void)socket;
     struct socket_handler *h = user_data;
-    if (status < 0 && h->base.slot && !h->read_stopped) {
-        /* A reset loses whatever was buffered anyway: end now, even with the window shut. */
+    if (h->lingering) {
+        drain_lingering(h);
+        return;
+    }
+    if (status < 0 && h->base.slot && !h->read_pass_started) {
+        /*
+         * A reset loses whatever was buffered anyway: end now, even with the window shut, and
+         * even after the peer's FIN when half-closed (reading stopped, writing goes on).
+         */
         stop_reading(h, status, true);
         return;
     }
@@ -199,14 +211,55 @@ static int sh_on_window_update(struct sl_handler *handler, struct sl_slot *slot,
 
 /* Writing --------------------------------------------------------------------------------- */
 
-static void finish_write_pass(struct socket_handler *h)
+static void end_write_pass(struct socket_handler *h)
 {
-    h->write_pass_pending = false;
+    h->lingering = false;
     int rc = sl_socket_close(h->socket);
     SL_ASSERT(rc == 0);
     (void)rc;
     sl_slot_on_shutdown_complete(h->base.slot, SL_DIR_WRITE, h->write_pass_status,
                                  h->write_pass_abort);
+}
+
+/* Reads and drops what the peer still sends; ends the pass at its end of file (or error). */
+static void drain_lingering(struct socket_handler *h)
+{
+    uint8_t scratch[4096];
+    for (;;) {
+        struct sl_buf buf;
+        sl_buf_init_fixed(&buf, scratch, sizeof(scratch));
+        size_t n;
+        int rc = sl_socket_read(h->socket, &buf, &n);
+        if (rc == -EAGAIN) {
+            return; /* more may come: on_socket_readable calls again */
+        }
+        if (rc < 0) {
+            end_write_pass(h);
+            return;
+        }
+    }
+}
+
+static void start_flush_timer(struct socket_handler *h);
+
+/*
+ * All writes reached the kernel. An aborting pass closes at once. A graceful one sends FIN and
+ * lingers until the peer closes too: close() with unread input makes the kernel send a reset,
+ * which throws away the reply still in flight (the peer sees ECONNRESET instead of our data).
+ * The linger shares the flush timeout.
+ */
+static void finish_write_pass(struct socket_handler *h)
+{
+    h->write_pass_pending = false;
+    bool stream = sl_socket_get_options(h->socket)->type == SL_SOCKET_STREAM;
+    if (h->write_pass_abort || !stream || !sl_socket_is_open(h->socket) ||
+        sl_socket_shutdown_write(h->socket) != 0) {
+        end_write_pass(h);
+        return;
+    }
+    h->lingering = true;
+    start_flush_timer(h);
+    drain_lingering(h);
 }
 
 static void on_msg_written(struct sl_write_req *req, int status, void *user_data)
@@ -259,12 +312,30 @@ static void flush_timer_fn(struct sl_task *task, void *arg, enum sl_task_status 
 {
     (void)task;
     struct socket_handler *h = arg;
-    if (status == SL_TASK_RUN && h->write_pass_pending) {
+    h->flush_timer_pending = false;
+    if (status != SL_TASK_RUN) {
+        return;
+    }
+    if (h->write_pass_pending) {
         SL_LOG_INFO(SL_LS_SOCKET, "giving up on %zu unwritten messages at shutdown",
                     h->writes_in_flight);
         int rc = sl_socket_close(h->socket); /* fails them; their completions finish the pass */
         (void)rc;
+    } else if (h->lingering) {
+        end_write_pass(h); /* the peer kept its end open */
     }
+}
+
+static void start_flush_timer(struct socket_handler *h)
+{
+    if (h->flush_timer_pending) {
+        return;
+    }
+    h->flush_timer_pending = true;
+    sl_channel_task_init(&h->flush_timer, flush_timer_fn, h, "socket_handler_flush_timeout");
+    sl_channel_schedule_task_at(channel_of(h), &h->flush_timer,
+                                sl_loop_now_ns(sl_channel_loop(channel_of(h))) +
+                                    (uint64_t)h->flush_timeout_ms * SL_NS_PER_MS);
 }
 
 static int sh_on_shutdown(struct sl_handler *handler, struct sl_slot *slot, enum sl_direction dir,
@@ -273,6 +344,7 @@ static int sh_on_shutdown(struct sl_handler *handler, struct sl_slot *slot, enum
     struct socket_handler *h = from_base(handler);
     if (dir == SL_DIR_READ) {
         h->read_stopped = true;
+        h->read_pass_started = true;
         if (abort_immediately) {
             SL_TRY(sl_socket_close(h->socket));
         }
@@ -291,10 +363,7 @@ static int sh_on_shutdown(struct sl_handler *handler, struct sl_slot *slot, enum
         SL_TRY(sl_socket_close(h->socket));
         return 0;
     }
-    sl_channel_task_init(&h->flush_timer, flush_timer_fn, h, "socket_handler_flush_timeout");
-    sl_channel_schedule_task_at(channel_of(h), &h->flush_timer,
-                                sl_loop_now_ns(sl_channel_loop(channel_of(h))) +
-                                    (uint64_t)h->flush_timeout_ms * SL_NS_PER_MS);
+    start_flush_timer(h);
     return 0;
 }
 

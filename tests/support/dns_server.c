@@ -17,16 +17,40 @@
 #include <time.h>
 #include <unistd.h>
 
+static int bind_loopback(int type, int port)
+{
+    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
+        return fd;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return -1;
+}
+
 int test_unused_udp_port(void)
 {
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sin);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, len), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-    close(fd);
-    return ntohs(sin.sin_port);
+    /* dnsmasq serves TCP too, so the port must be free for both protocols. */
+    for (int attempt = 0; attempt < 100; attempt++) {
+        int udp = bind_loopback(SOCK_DGRAM, 0);
+        ck_assert_int_ge(udp, 0);
+        struct sockaddr_in sin;
+        socklen_t len = sizeof(sin);
+        ck_assert_int_eq(getsockname(udp, (struct sockaddr *)&sin, &len), 0);
+        int port = ntohs(sin.sin_port);
+        int tcp = bind_loopback(SOCK_STREAM, port);
+        close(udp);
+        if (tcp >= 0) {
+            close(tcp);
+            return port;
+        }
+    }
+    ck_abort_msg("no port free for both UDP and TCP");
+    return -1;
 }
 
 static void write_config(struct test_dns_server *s, const char *records)
@@ -56,12 +80,9 @@ static bool port_is_bound(int port)
     return bound;
 }
 
-void test_dns_server_start(struct test_dns_server *s, const char *records)
+/* Starts dnsmasq on the chosen port; false if it exited (e.g. someone took the port). */
+static bool try_start(struct test_dns_server *s, const char *records)
 {
-    memset(s, 0, sizeof(*s));
-    strcpy(s->dir, "/tmp/sluice-dns-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(s->dir));
-    snprintf(s->log_path, sizeof(s->log_path), "%s/queries.log", s->dir);
     s->port = test_unused_udp_port();
     snprintf(s->servers, sizeof(s->servers), "127.0.0.1:%d", s->port);
     write_config(s, records);
@@ -81,9 +102,26 @@ void test_dns_server_start(struct test_dns_server *s, const char *records)
         struct timespec ts = {.tv_nsec = 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
         int status;
-        ck_assert_msg(waitpid(s->pid, &status, WNOHANG) == 0, "dnsmasq exited at start");
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            s->pid = 0;
+            return false;
+        }
     }
-    ck_assert_msg(port_is_bound(s->port), "dnsmasq did not start");
+    return port_is_bound(s->port);
+}
+
+void test_dns_server_start(struct test_dns_server *s, const char *records)
+{
+    memset(s, 0, sizeof(*s));
+    strcpy(s->dir, "/tmp/sluice-dns-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(s->dir));
+    snprintf(s->log_path, sizeof(s->log_path), "%s/queries.log", s->dir);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        if (try_start(s, records)) {
+            return;
+        }
+    }
+    ck_abort_msg("dnsmasq did not start (see %s)", s->log_path);
 }
 
 void test_dns_server_stop(struct test_dns_server *s)
