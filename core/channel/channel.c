@@ -7,10 +7,19 @@
 
 #include "guard.h"
 
+/*
+ * Lifetime. `ref` counts holders outside the loop's own bookkeeping: the creator, each
+ * sl_channel_acquire, a shutdown requested through the public API, a channel task on its way
+ * from another thread. It never comes back from zero. Tasks the channel schedules for itself
+ * are counted in `internal` (loop thread only). The channel is destroyed, on its loop, once the
+ * last reference is gone (`released`), nothing internal is pending and shutdown is complete.
+ */
+
 static void setup_task_fn(struct sl_task *task, void *arg, enum sl_task_status status);
 static void shutdown_task_fn(struct sl_task *task, void *arg, enum sl_task_status status);
 static void complete_task_fn(struct sl_task *task, void *arg, enum sl_task_status status);
 static void release_task_fn(struct sl_task *task, void *arg, enum sl_task_status status);
+static void cancel_channel_tasks(struct sl_channel *channel);
 
 int sl_channel_new(const struct sl_channel_options *opts, struct sl_channel **out)
 {
@@ -24,32 +33,15 @@ int sl_channel_new(const struct sl_channel_options *opts, struct sl_channel **ou
     channel->state = SL__CHANNEL_SETTING_UP;
     atomic_init(&channel->shutdown_requested, false);
     sl_list_init(&channel->tasks);
-    sl_ref_init(&channel->ref, 2); /* the creator's, and the setup task's */
+    sl_ref_init(&channel->ref, 1); /* the creator's */
+    channel->internal = 1;         /* the setup task; published to the loop by scheduling it */
     sl_task_init(&channel->lifecycle_task, setup_task_fn, channel, "channel_setup");
     sl_loop_schedule_now(channel->loop, &channel->lifecycle_task);
     *out = channel;
     return 0;
 }
 
-static void start_shutdown(struct sl_channel *channel);
-
-static void setup_task_fn(struct sl_task *task, void *arg, enum sl_task_status status)
-{
-    (void)task;
-    struct sl_channel *channel = arg;
-    int rc = status == SL_TASK_RUN ? sl__msg_pool_for_loop(channel->loop, &channel->pool)
-                                   : SL_E_CANCELED;
-    channel->state = rc == 0 ? SL__CHANNEL_ACTIVE : SL__CHANNEL_SHUT_DOWN;
-    channel->on_setup(channel, rc, channel->user_data);
-    if (rc == 0 && channel->shutdown_after_setup) {
-        start_shutdown(channel);
-    }
-    sl_channel_release(channel);
-}
-
 /* Destruction ----------------------------------------------------------------------------- */
-
-static void cancel_channel_tasks(struct sl_channel *channel);
 
 static void destroy_now(struct sl_channel *channel)
 {
@@ -64,21 +56,58 @@ static void destroy_now(struct sl_channel *channel)
     sl_free(channel);
 }
 
-static void request_shutdown(struct sl_channel *channel, int status, bool abort_immediately);
-
-/* The last reference is gone; runs on the loop thread. */
-static void on_last_release(struct sl_channel *channel)
+/* Destroys the channel if nothing can reach it any more. Loop thread. */
+static void maybe_destroy(struct sl_channel *channel)
 {
-    if (channel->state == SL__CHANNEL_SHUT_DOWN) {
+    if (channel->released && channel->internal == 0 && channel->state == SL__CHANNEL_SHUT_DOWN) {
         destroy_now(channel);
-        return;
     }
-    /*
-     * Still running: shut down first. The tasks that finish shutting down take and drop
-     * references of their own, and the drop after completion lands back here.
-     */
-    SL_LOG_DEBUG(SL_LS_CHANNEL, "channel %p released while active; aborting it", (void *)channel);
-    request_shutdown(channel, SL_E_SHUTTING_DOWN, true);
+}
+
+/* Calls the owner's on_shutdown once, for a channel whose setup succeeded. */
+static void report_shutdown(struct sl_channel *channel, int status)
+{
+    if (channel->setup_succeeded && !channel->shutdown_reported) {
+        channel->shutdown_reported = true;
+        if (channel->on_shutdown) {
+            channel->on_shutdown(channel, status, channel->user_data);
+        }
+    }
+}
+
+static void start_shutdown(struct sl_channel *channel);
+static void schedule_shutdown(struct sl_channel *channel, int status, bool abort, bool internal);
+
+static void setup_task_fn(struct sl_task *task, void *arg, enum sl_task_status status)
+{
+    (void)task;
+    struct sl_channel *channel = arg;
+    int rc = status == SL_TASK_RUN ? sl__msg_pool_for_loop(channel->loop, &channel->pool)
+                                   : SL_E_CANCELED;
+    channel->state = rc == 0 ? SL__CHANNEL_ACTIVE : SL__CHANNEL_SHUT_DOWN;
+    channel->setup_succeeded = rc == 0;
+    channel->on_setup(channel, rc, channel->user_data);
+    if (rc == 0 && channel->shutdown_after_setup) {
+        start_shutdown(channel);
+    }
+    channel->internal--;
+    maybe_destroy(channel);
+}
+
+/* The last reference is gone. Loop thread. */
+static void on_released(struct sl_channel *channel)
+{
+    channel->released = true;
+    if (channel->state == SL__CHANNEL_ACTIVE || channel->state == SL__CHANNEL_SETTING_UP) {
+        /*
+         * Still running: abort it first. (A graceful shutdown already under way finishes as it
+         * is, within its handlers' own timeouts.)
+         */
+        SL_LOG_DEBUG(SL_LS_CHANNEL, "channel %p released while active; aborting it",
+                     (void *)channel);
+        schedule_shutdown(channel, SL_E_SHUTTING_DOWN, true, true);
+    }
+    maybe_destroy(channel);
 }
 
 void sl_channel_acquire(struct sl_channel *channel)
@@ -92,48 +121,59 @@ void sl_channel_release(struct sl_channel *channel)
         return;
     }
     if (sl_loop_is_on_callers_thread(channel->loop)) {
-        on_last_release(channel);
+        on_released(channel);
         return;
     }
-    /* Nobody else holds the channel now, so the task may use it without a reference. */
-    sl_task_init(&channel->lifecycle_task, release_task_fn, channel, "channel_release");
-    sl_loop_schedule_now(channel->loop, &channel->lifecycle_task);
+    /* Its own task: it may wait alongside setup, shutdown or completion. */
+    sl_task_init(&channel->release_task, release_task_fn, channel, "channel_release");
+    sl_loop_schedule_now(channel->loop, &channel->release_task);
 }
 
 static void release_task_fn(struct sl_task *task, void *arg, enum sl_task_status status)
 {
     (void)task;
-    (void)status; /* a cancelled release (loop destroyed) must still free the channel */
     struct sl_channel *channel = arg;
-    if (status == SL_TASK_CANCELED) {
+    if (status == SL_TASK_CANCELED && channel->state != SL__CHANNEL_SHUT_DOWN) {
+        /* The loop is going away: no ticks left to shut down in. */
         channel->state = SL__CHANNEL_SHUT_DOWN;
+        report_shutdown(channel, SL_E_CANCELED);
     }
-    on_last_release(channel);
+    on_released(channel);
 }
 
 /* Shutdown -------------------------------------------------------------------------------- */
 
-static void request_shutdown(struct sl_channel *channel, int status, bool abort_immediately)
+/*
+ * Hands the shutdown to a task (never inline, so no handler is re-entered). An external request
+ * is paid for with a reference (its caller holds one); an internal one, from the loop thread,
+ * with the internal count (the references may all be gone).
+ */
+static void schedule_shutdown(struct sl_channel *channel, int status, bool abort, bool internal)
 {
     if (atomic_exchange(&channel->shutdown_requested, true)) {
         return;
     }
     channel->shutdown_status = status;
-    channel->shutdown_abort = abort_immediately;
-    sl_channel_acquire(channel); /* the shutdown task's reference */
+    channel->shutdown_abort = abort;
+    channel->shutdown_task_internal = internal;
+    if (internal) {
+        channel->internal++;
+    } else {
+        sl_channel_acquire(channel);
+    }
     sl_task_init(&channel->shutdown_task, shutdown_task_fn, channel, "channel_shutdown");
     sl_loop_schedule_now(channel->loop, &channel->shutdown_task);
 }
 
 void sl_channel_shutdown(struct sl_channel *channel, int status, bool abort_immediately)
 {
-    request_shutdown(channel, status, abort_immediately);
+    schedule_shutdown(channel, status, abort_immediately, false);
 }
 
 void sl__channel_fail(struct sl_channel *channel, int status)
 {
     SL_LOG_DEBUG(SL_LS_CHANNEL, "channel %p failing: %s", (void *)channel, sl_strerror(status));
-    request_shutdown(channel, status, true);
+    schedule_shutdown(channel, status, true, true);
 }
 
 static void start_shutdown(struct sl_channel *channel)
@@ -162,12 +202,18 @@ static void shutdown_task_fn(struct sl_task *task, void *arg, enum sl_task_statu
     if (status == SL_TASK_CANCELED) {
         /* The loop is being destroyed: no more ticks for handlers to finish in. */
         channel->state = SL__CHANNEL_SHUT_DOWN;
+        report_shutdown(channel, SL_E_CANCELED);
     } else if (channel->state == SL__CHANNEL_SETTING_UP) {
         channel->shutdown_after_setup = true;
     } else {
         start_shutdown(channel);
     }
-    sl_channel_release(channel);
+    if (channel->shutdown_task_internal) {
+        channel->internal--;
+        maybe_destroy(channel);
+    } else {
+        sl_channel_release(channel); /* the request's reference */
+    }
 }
 
 void sl__channel_on_read_pass_done(struct sl_channel *channel, struct sl_slot *last)
@@ -186,7 +232,7 @@ void sl__channel_on_write_pass_done(struct sl_channel *channel)
      * Finish from a task: the user's callback may release the channel, which must not destroy
      * handlers that are still on the stack below us.
      */
-    sl_channel_acquire(channel);
+    channel->internal++;
     sl_task_init(&channel->lifecycle_task, complete_task_fn, channel, "channel_shutdown_done");
     sl_loop_schedule_now(channel->loop, &channel->lifecycle_task);
 }
@@ -210,10 +256,9 @@ static void complete_task_fn(struct sl_task *task, void *arg, enum sl_task_statu
     struct sl_channel *channel = arg;
     channel->state = SL__CHANNEL_SHUT_DOWN;
     cancel_channel_tasks(channel);
-    if (channel->on_shutdown) {
-        channel->on_shutdown(channel, channel->shutdown_status, channel->user_data);
-    }
-    sl_channel_release(channel);
+    report_shutdown(channel, channel->shutdown_status);
+    channel->internal--;
+    maybe_destroy(channel);
 }
 
 /* Channel tasks --------------------------------------------------------------------------- */

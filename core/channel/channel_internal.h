@@ -36,31 +36,27 @@ struct sl_msg_pool;
 
 struct sl_channel {
     struct sl_loop *loop;
-    /*
-     * References: the creator's; one for each pending task that reaches the channel from
-     * outside its chain (setup, shutdown request, shutdown completion, cross-thread channel
-     * tasks, a release from another thread). Tasks the channel cancels at shutdown (window
-     * updates, registered channel tasks) need none.
-     */
-    struct sl_ref ref;
+    struct sl_ref ref; /* holders outside the loop's bookkeeping: see channel.c */
+    int internal;      /* tasks the channel scheduled for itself (loop thread only) */
+    bool released;     /* ref reached zero (loop thread) */
     struct sl_slot *first;
     enum sl__channel_state state;
     int shutdown_status;
     bool shutdown_abort;
     bool shutdown_after_setup; /* requested while SETTING_UP; started once setup ran */
+    bool shutdown_task_internal;
+    bool setup_succeeded;
+    bool shutdown_reported;
     atomic_bool shutdown_requested;
 
     sl_channel_setup_fn *on_setup;
     sl_channel_shutdown_fn *on_shutdown;
     void *user_data;
 
-    /*
-     * Setup, shutdown completion and a release from another thread never wait at the same
-     * time (each holds a reference the others need to be gone, or comes strictly after), so
-     * they share one task: an idle channel pair costs less memory.
-     */
+    /* Setup, then later shutdown completion: never pending at the same time. */
     struct sl_task lifecycle_task;
-    struct sl_task shutdown_task; /* may wait alongside setup */
+    struct sl_task shutdown_task;
+    struct sl_task release_task; /* the last reference dropped off the loop */
     struct sl_task window_task;
     bool window_task_scheduled;
     struct sl_list tasks; /* registered channel tasks, cancelled when shutdown completes */

@@ -8,6 +8,9 @@
 
 #include "guard.h"
 
+static void window_task_fn(struct sl_task *task, void *arg, enum sl_task_status status);
+static void schedule_window_task(struct sl_channel *channel);
+
 static size_t saturating_add(size_t a, size_t b)
 {
     return a > SIZE_MAX - b ? SIZE_MAX : a + b;
@@ -119,6 +122,9 @@ int sl_slot_set_handler(struct sl_slot *slot, struct sl_handler *handler)
     handler->slot = slot;
     slot->window = 0;
     sl_slot_increment_read_window(slot, vt->initial_window(handler));
+    if (slot->right && slot->right->pending_increment > 0) {
+        schedule_window_task(slot->channel); /* the right slot's window was waiting for us */
+    }
     return 0;
 }
 
@@ -194,10 +200,13 @@ static void window_task_fn(struct sl_task *task, void *arg, enum sl_task_status 
         slot = slot->right;
     }
     for (; slot; slot = slot->left) {
+        struct sl_slot *left = slot->left;
+        if (left && !left->handler) {
+            continue; /* keep the increment for the handler that slot will get */
+        }
         size_t bytes = slot->pending_increment;
         slot->pending_increment = 0;
-        struct sl_slot *left = slot->left;
-        if (bytes == 0 || !left || !left->handler || left->read_shut_down) {
+        if (bytes == 0 || !left || left->read_shut_down) {
             continue;
         }
         int rc = left->handler->vtable->on_window_update(left->handler, left, bytes);
@@ -205,6 +214,15 @@ static void window_task_fn(struct sl_task *task, void *arg, enum sl_task_status 
             sl__channel_fail(channel, rc);
             return;
         }
+    }
+}
+
+static void schedule_window_task(struct sl_channel *channel)
+{
+    if (!channel->window_task_scheduled && channel->state < SL__CHANNEL_SHUT_DOWN) {
+        channel->window_task_scheduled = true;
+        sl_task_init(&channel->window_task, window_task_fn, channel, "channel_window_update");
+        sl_loop_schedule_now(channel->loop, &channel->window_task);
     }
 }
 
@@ -217,11 +235,7 @@ void sl_slot_increment_read_window(struct sl_slot *slot, size_t bytes)
     }
     slot->window = saturating_add(slot->window, bytes);
     slot->pending_increment = saturating_add(slot->pending_increment, bytes);
-    if (!channel->window_task_scheduled && channel->state < SL__CHANNEL_SHUT_DOWN) {
-        channel->window_task_scheduled = true;
-        sl_task_init(&channel->window_task, window_task_fn, channel, "channel_window_update");
-        sl_loop_schedule_now(channel->loop, &channel->window_task);
-    }
+    schedule_window_task(channel);
 }
 
 size_t sl_slot_downstream_window(const struct sl_slot *slot)
@@ -271,7 +285,10 @@ void sl_slot_on_shutdown_complete(struct sl_slot *slot, enum sl_direction dir, i
     if (dir == SL_DIR_READ) {
         slot->read_shut_down = true;
         struct sl_slot *next = slot->right;
-        if (!next || !next->handler) {
+        while (next && !next->handler) {
+            next = next->right; /* an empty slot has nobody to tell */
+        }
+        if (!next) {
             sl__channel_on_read_pass_done(channel, slot);
             return;
         }
@@ -282,7 +299,10 @@ void sl_slot_on_shutdown_complete(struct sl_slot *slot, enum sl_direction dir, i
     }
     slot->write_shut_down = true;
     struct sl_slot *next = slot->left;
-    if (!next || !next->handler) {
+    while (next && !next->handler) {
+        next = next->left;
+    }
+    if (!next) {
         sl__channel_on_write_pass_done(channel);
         return;
     }

@@ -165,8 +165,11 @@ struct sl_channel_options {
 
 /*
  * Creates a channel on opts->loop. on_setup runs later on the loop thread with status 0, or
- * with SL_E_CANCELED if the loop is destroyed first; either way the caller then owns one
- * reference and releases it with sl_channel_release.
+ * with SL_E_CANCELED if the loop is being destroyed first; either way the caller owns one
+ * reference and releases it with sl_channel_release. After SL_E_CANCELED, release it inside
+ * the callback: once that returns the loop is gone.
+ * on_shutdown runs exactly once for a channel whose setup succeeded: when every handler has
+ * finished shutting down, or with SL_E_CANCELED if the loop is destroyed first.
  * Thread: any. Ownership: returns owned (one reference).
  * Errors: SL_E_INVAL; SL_E_NOMEM.
  */
@@ -178,7 +181,9 @@ SL_API void sl_channel_acquire(struct sl_channel *channel);
 
 /*
  * Drops a reference. The last one destroys the channel on its loop: at once if it has shut
- * down, otherwise after an aborting shutdown. Thread: any.
+ * down; otherwise after an aborting shutdown (a graceful one already under way finishes as it
+ * is, within its handlers' timeouts). Release every channel before destroying its loop, or from
+ * a callback that reports SL_E_CANCELED. Thread: any.
  */
 SL_API void sl_channel_release(struct sl_channel *channel);
 
@@ -234,6 +239,7 @@ SL_API void sl_channel_reset_stats(struct sl_channel *channel);
 
 /* Queries ---------------------------------------------------------------------------------- */
 
+/* The channel's loop. Thread: any. */
 SL_API struct sl_loop *sl_channel_loop(const struct sl_channel *channel);
 SL_API bool sl_channel_is_on_callers_thread(const struct sl_channel *channel);
 /* The leftmost slot, or NULL. Thread: loop thread. */
@@ -250,21 +256,31 @@ SL_API bool sl_channel_is_shutting_down(const struct sl_channel *channel);
  */
 SL_API SL_MUST_CHECK int sl_slot_new(struct sl_channel *channel, struct sl_slot **out);
 
-/* Places a new (unplaced) slot right of, left of, or at the end of the chain. Loop thread. */
+/*
+ * Places a new (unplaced) slot right of, left of, or at the end of the chain. Meant for
+ * building a channel (and inserting handlers such as TLS before data flows); windows are not
+ * re-balanced. Thread: loop thread. Errors: SL_E_INVAL for a placed slot or one of another
+ * channel.
+ */
 SL_API SL_MUST_CHECK int sl_slot_insert_right(struct sl_slot *slot, struct sl_slot *to_add);
 SL_API SL_MUST_CHECK int sl_slot_insert_left(struct sl_slot *slot, struct sl_slot *to_add);
 SL_API SL_MUST_CHECK int sl_slot_insert_end(struct sl_channel *channel, struct sl_slot *to_add);
 
-/* Unlinks slot and destroys it and its handler. Thread: loop thread. */
+/* Unlinks slot and destroys it and its handler at once. Thread: loop thread. */
 SL_API void sl_slot_remove(struct sl_slot *slot);
 
-/* Puts an unplaced slot where `old` is, then destroys `old` and its handler. Loop thread. */
+/*
+ * Puts an unplaced slot where `old` is, then destroys `old` and its handler.
+ * Thread: loop thread. Errors: SL_E_INVAL.
+ */
 SL_API SL_MUST_CHECK int sl_slot_replace(struct sl_slot *old, struct sl_slot *replacement);
 
 /*
  * Installs handler in slot (once) and opens the slot's read window to the handler's initial
- * window (which travels left as a window update).
- * Ownership: takes handler (destroyed with the slot). Errors: SL_E_STATE if a handler is set.
+ * window (which travels left as a window update; increments waiting for this slot's handler
+ * are delivered to it too). Handlers may be set in any order.
+ * Thread: loop thread. Ownership: takes handler (destroyed with the slot).
+ * Errors: SL_E_STATE if a handler is set; SL_E_INVAL.
  */
 SL_API SL_MUST_CHECK int sl_slot_set_handler(struct sl_slot *slot, struct sl_handler *handler);
 
@@ -285,13 +301,16 @@ SL_API SL_MUST_CHECK int sl_slot_send(struct sl_slot *slot, struct sl_msg *msg,
  */
 SL_API void sl_slot_increment_read_window(struct sl_slot *slot, size_t bytes);
 
-/* The read window of the slot to the right: how much may be sent right now (0 if none). */
+/*
+ * The read window of the slot to the right: how much may be sent right now (0 if there is no
+ * slot or handler there). Thread: loop thread.
+ */
 SL_API size_t sl_slot_downstream_window(const struct sl_slot *slot);
 
-/* The slot's own read window. */
+/* The slot's own read window. Thread: loop thread. */
 SL_API size_t sl_slot_window(const struct sl_slot *slot);
 
-/* Sum of the message overheads of the handlers left of slot. */
+/* Sum of the message overheads of the handlers left of slot. Thread: loop thread. */
 SL_API size_t sl_slot_upstream_overhead(const struct sl_slot *slot);
 
 /*
@@ -310,6 +329,8 @@ SL_API SL_MUST_CHECK int sl_slot_acquire_max_message_for_write(struct sl_slot *s
 SL_API void sl_slot_on_shutdown_complete(struct sl_slot *slot, enum sl_direction dir, int status,
                                          bool abort_immediately);
 
+/* Navigation: the slot's channel, its neighbours (NULL at the ends), its handler (NULL if unset).
+ */
 SL_API struct sl_channel *sl_slot_channel(const struct sl_slot *slot);
 SL_API struct sl_slot *sl_slot_left(const struct sl_slot *slot);
 SL_API struct sl_slot *sl_slot_right(const struct sl_slot *slot);

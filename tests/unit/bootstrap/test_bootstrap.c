@@ -275,10 +275,16 @@ static void client_close(struct client *c)
     if (c->status == 0) {
         sl_channel_shutdown(c->channel, 0, false);
         ck_assert(sl_test_latch_wait(&c->latch, 2, 10000));
-        for (int i = 0; i < 1000 && !c->record.destroyed; i++) {
-            sl_test_latch_wait(&c->record.latch, sl_test_latch_get(&c->record.latch) + 1, 10);
+        bool destroyed = false;
+        for (int i = 0; i < 1000 && !destroyed; i++) {
+            pthread_mutex_lock(&c->record.lock);
+            destroyed = c->record.destroyed;
+            pthread_mutex_unlock(&c->record.lock);
+            if (!destroyed) {
+                sl_test_latch_wait(&c->record.latch, sl_test_latch_get(&c->record.latch) + 1, 10);
+            }
         }
-        ck_assert(c->record.destroyed);
+        ck_assert(destroyed);
         ck_assert_int_eq(atomic_load(&c->shutdowns), 1);
     }
     ck_assert_int_eq(atomic_load(&c->setups), 1);
@@ -523,7 +529,13 @@ START_TEST(destroying_a_listener_keeps_its_open_channels)
     while (atomic_load(&srv.shutdowns) < 3) {
         ck_assert(sl_test_latch_wait(&srv.events, sl_test_latch_get(&srv.events) + 1, 10000));
     }
-    for (int i = 0; i < 1000 && srv.record.destroy_count < 3; i++) {
+    for (int i = 0; i < 1000; i++) {
+        pthread_mutex_lock(&srv.record.lock);
+        uint32_t gone = srv.record.destroy_count;
+        pthread_mutex_unlock(&srv.record.lock);
+        if (gone == 3) {
+            break;
+        }
         sl_test_latch_wait(&srv.record.latch, sl_test_latch_get(&srv.record.latch) + 1, 10);
     }
     test_record_clean_up(&srv.record);

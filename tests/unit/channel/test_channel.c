@@ -9,13 +9,21 @@
 #include <sluice/thread.h>
 
 #include <stdatomic.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /*
  * Channel mechanics with in-memory handlers only: slots, windows, messages, tasks, shutdown
  * order and lifetime. Sockets are exercised in unit.net.
  */
+
+static void sleep_us(long us)
+{
+    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
 
 enum { MAX_HANDLERS = 4 };
 
@@ -487,6 +495,245 @@ START_TEST(channel_creation_survives_every_allocation_failure)
 }
 END_TEST
 
+/* last release from another thread while shutdown is in progress --------------------- */
+
+struct r5 {
+    struct sl_channel *channel;
+    struct sl_slot *slot;
+    struct sl_test_latch setup, write_pass, shut;
+    struct sl_task block_task, finish_task;
+};
+
+static int r5_on_read(struct sl_handler *h, struct sl_slot *s, struct sl_msg *m)
+{
+    (void)h;
+    (void)s;
+    (void)m;
+    return SL_E_NO_SLOT;
+}
+static int r5_on_write(struct sl_handler *h, struct sl_slot *s, struct sl_msg *m)
+{
+    (void)h;
+    (void)s;
+    (void)m;
+    return SL_E_NO_SLOT;
+}
+static int r5_on_window(struct sl_handler *h, struct sl_slot *s, size_t b)
+{
+    (void)h;
+    (void)s;
+    (void)b;
+    return 0;
+}
+static struct r5 *s_r5;
+static int r5_on_shutdown(struct sl_handler *h, struct sl_slot *s, enum sl_direction dir,
+                          int status, bool abort_immediately)
+{
+    (void)h;
+    if (dir == SL_DIR_READ) {
+        sl_slot_on_shutdown_complete(s, dir, status, abort_immediately);
+        return 0;
+    }
+    /* Like the socket handler flushing: the write pass finishes later. */
+    sl_test_latch_add(&s_r5->write_pass, 1);
+    return 0;
+}
+static size_t r5_window(struct sl_handler *h)
+{
+    (void)h;
+    return 0;
+}
+static void r5_destroy(struct sl_handler *h)
+{
+    sl_free(h);
+}
+static const struct sl_handler_vtable s_r5_vt = {
+    .name = "r5",
+    .on_read = r5_on_read,
+    .on_write = r5_on_write,
+    .on_window_update = r5_on_window,
+    .on_shutdown = r5_on_shutdown,
+    .initial_window = r5_window,
+    .message_overhead = r5_window,
+    .destroy = r5_destroy,
+};
+
+static void r5_on_setup(struct sl_channel *channel, int status, void *user_data)
+{
+    struct r5 *t = user_data;
+    ck_assert_int_eq(status, 0);
+    ck_assert_int_eq(sl_slot_new(channel, &t->slot), 0);
+    struct sl_handler *h = sl_calloc(1, sizeof(*h));
+    h->vtable = &s_r5_vt;
+    ck_assert_int_eq(sl_slot_set_handler(t->slot, h), 0);
+    sl_test_latch_add(&t->setup, 1);
+}
+
+static void r5_on_shutdown_done(struct sl_channel *channel, int status, void *user_data)
+{
+    (void)channel;
+    (void)status;
+    sl_test_latch_add(&((struct r5 *)user_data)->shut, 1);
+}
+
+static void r5_block_fn(struct sl_task *task, void *arg, enum sl_task_status status)
+{
+    (void)task;
+    (void)arg;
+    (void)status;
+    sleep_us(200 * 1000); /* keep the loop busy while the test thread queues two tasks */
+}
+
+static void r5_finish_fn(struct sl_task *task, void *arg, enum sl_task_status status)
+{
+    (void)task;
+    (void)status;
+    struct r5 *t = arg;
+    sl_slot_on_shutdown_complete(t->slot, SL_DIR_WRITE, 0, false); /* the flush finished */
+}
+
+START_TEST(last_release_from_another_thread_during_shutdown)
+{
+    struct r5 t = {0};
+    s_r5 = &t;
+    sl_test_latch_init(&t.setup);
+    sl_test_latch_init(&t.write_pass);
+    sl_test_latch_init(&t.shut);
+    struct sl_channel_options o = {.loop = s_fx.loop,
+                                   .on_setup = r5_on_setup,
+                                   .on_shutdown = r5_on_shutdown_done,
+                                   .user_data = &t};
+    ck_assert_int_eq(sl_channel_new(&o, &t.channel), 0);
+    ck_assert(sl_test_latch_wait(&t.setup, 1, 5000));
+    sl_channel_shutdown(t.channel, 0, false);
+    ck_assert(sl_test_latch_wait(&t.write_pass, 1, 5000)); /* waiting for its flush */
+
+    sl_task_init(&t.block_task, r5_block_fn, &t, "block");
+    sl_task_init(&t.finish_task, r5_finish_fn, &t, "finish");
+    sl_loop_schedule_now(s_fx.loop, &t.block_task);
+    sleep_us(50 * 1000);                             /* the loop is now inside block_task */
+    sl_loop_schedule_now(s_fx.loop, &t.finish_task); /* the flush completes ... */
+    sl_channel_release(t.channel);                   /* ... and the user lets go, from here */
+    ck_assert(sl_test_latch_wait(&t.shut, 1, 5000));
+    for (int i = 0; i < 3; i++) {
+        sl_test_run_on_loop(s_fx.loop, noop, NULL);
+    }
+    sl_test_latch_clean_up(&t.setup);
+    sl_test_latch_clean_up(&t.write_pass);
+    sl_test_latch_clean_up(&t.shut);
+}
+END_TEST
+
+/* the documented "release after a cancelled setup" ------------------------------------ */
+
+static atomic_int s_r6_status = 1;
+static atomic_int s_r6_shutdown_status = 1;
+
+static void r6_on_setup(struct sl_channel *channel, int status, void *user_data)
+{
+    (void)user_data;
+    atomic_store(&s_r6_status, status);
+    if (status == SL_E_CANCELED) {
+        sl_channel_release(channel); /* channel.h: release inside the callback */
+    }
+}
+
+static void r6_on_shutdown(struct sl_channel *channel, int status, void *user_data)
+{
+    (void)user_data;
+    atomic_store(&s_r6_shutdown_status, status);
+    sl_channel_release(channel);
+}
+
+START_TEST(release_after_setup_cancelled_by_loop_destroy)
+{
+    struct sl_loop *loop;
+    ck_assert_int_eq(sl_loop_new(NULL, &loop), 0);
+    struct sl_channel *channel;
+    struct sl_channel_options o = {.loop = loop, .on_setup = r6_on_setup};
+    ck_assert_int_eq(sl_channel_new(&o, &channel), 0);
+    ck_assert_int_eq(sl_loop_destroy(loop), 0); /* the leak check proves it was freed */
+    ck_assert_int_eq(atomic_load(&s_r6_status), SL_E_CANCELED);
+}
+END_TEST
+
+START_TEST(a_shutdown_cut_short_by_loop_destroy_still_reports_once)
+{
+    struct sl_loop *loop;
+    ck_assert_int_eq(sl_loop_new(NULL, &loop), 0);
+    ck_assert_int_eq(sl_loop_run(loop), 0);
+    struct sl_channel *channel;
+    atomic_store(&s_r6_status, 1);
+    atomic_store(&s_r6_shutdown_status, 1);
+    struct sl_channel_options o = {
+        .loop = loop, .on_setup = r6_on_setup, .on_shutdown = r6_on_shutdown};
+    ck_assert_int_eq(sl_channel_new(&o, &channel), 0);
+    for (int i = 0; i < 100 && atomic_load(&s_r6_status) == 1; i++) {
+        sleep_us(10 * 1000);
+    }
+    ck_assert_int_eq(atomic_load(&s_r6_status), 0);
+    sl_loop_stop(loop);
+    ck_assert_int_eq(sl_loop_wait_for_stop(loop), 0);
+    sl_channel_shutdown(channel, 0, false); /* queued on a loop that will never run it */
+    ck_assert_int_eq(sl_loop_destroy(loop), 0);
+    ck_assert_int_eq(atomic_load(&s_r6_shutdown_status), SL_E_CANCELED); /* released there */
+}
+END_TEST
+
+/* Handlers set in any order ---------------------------------------------------------------- */
+
+static void set_right_handler_first(void *arg)
+{
+    (void)arg;
+    struct sl_slot *a, *b;
+    ck_assert_int_eq(sl_slot_new(s_fx.channel, &a), 0);
+    ck_assert_int_eq(sl_slot_new(s_fx.channel, &b), 0);
+    ck_assert_int_eq(sl_slot_insert_end(s_fx.channel, b), 0);
+    ck_assert_int_eq(test_handler_new(&s_fx.opts[1], &s_fx.handlers[1]), 0);
+    ck_assert_int_eq(sl_slot_set_handler(b, s_fx.handlers[1]), 0); /* B's window: 1000 */
+}
+
+static void set_left_handler_later(void *arg)
+{
+    (void)arg;
+    struct sl_slot *a = sl_channel_first_slot(s_fx.channel);
+    ck_assert_int_eq(test_handler_new(&s_fx.opts[0], &s_fx.handlers[0]), 0);
+    ck_assert_int_eq(sl_slot_set_handler(a, s_fx.handlers[0]), 0);
+}
+
+START_TEST(a_window_opened_before_the_left_handler_exists_reaches_it)
+{
+    s_fx.opts[1].initial_window = 1000;
+    build_channel(0);
+    sl_test_run_on_loop(s_fx.loop, set_right_handler_first, NULL);
+    settle(); /* the window update runs while slot A has no handler */
+    sl_test_run_on_loop(s_fx.loop, set_left_handler_later, NULL);
+    settle();
+    ck_assert_uint_eq(s_fx.records[0].window_updates, 1);
+    ck_assert_uint_eq(s_fx.records[0].window_bytes, 1000);
+    shut_down_and_release(0);
+}
+END_TEST
+
+static void add_empty_middle_slot(void *arg)
+{
+    (void)arg;
+    struct sl_slot *empty;
+    ck_assert_int_eq(sl_slot_new(s_fx.channel, &empty), 0);
+    ck_assert_int_eq(sl_slot_insert_right(sl_channel_first_slot(s_fx.channel), empty), 0);
+}
+
+START_TEST(shutdown_passes_over_an_empty_slot)
+{
+    build_channel(2);
+    sl_test_run_on_loop(s_fx.loop, add_empty_middle_slot, NULL); /* A, (empty), B */
+    shut_down_and_release(0);
+    ck_assert_int_eq(s_fx.records[1].shutdown_calls[SL_DIR_READ], 1);
+    ck_assert_int_eq(s_fx.records[1].shutdown_calls[SL_DIR_WRITE], 1);
+    ck_assert_int_eq(s_fx.records[0].shutdown_calls[SL_DIR_WRITE], 1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("channel");
@@ -503,6 +750,13 @@ int main(void)
     tcase_add_test(tc, max_message_for_write_leaves_room_for_every_overhead_on_the_way);
     tcase_add_test(tc, statistics_count_bytes_per_handler);
     tcase_add_test(tc, channel_creation_survives_every_allocation_failure);
+    tcase_add_test(tc, last_release_from_another_thread_during_shutdown);
+    tcase_add_test(tc, a_window_opened_before_the_left_handler_exists_reaches_it);
+    tcase_add_test(tc, shutdown_passes_over_an_empty_slot);
     suite_add_tcase(s, tc);
+    TCase *own_loop = sl_test_tcase("own-loop", 30);
+    tcase_add_test(own_loop, release_after_setup_cancelled_by_loop_destroy);
+    tcase_add_test(own_loop, a_shutdown_cut_short_by_loop_destroy_still_reports_once);
+    suite_add_tcase(s, own_loop);
     return sl_test_run(s);
 }
