@@ -280,9 +280,11 @@ static void on_msg_written(struct sl_write_req *req, int status, void *user_data
     if (h->destroying) {
         return;
     }
-    if (status < 0 && status != SL_E_CLOSED && !h->write_shut_down) {
+    bool stream = sl_socket_get_options(h->socket)->type == SL_SOCKET_STREAM;
+    if (stream && status < 0 && status != SL_E_CLOSED && !h->write_shut_down) {
         sl_channel_shutdown(channel, status, true); /* the connection broke under us */
     }
+    /* A lost datagram is reported to its sender only: the next one may well go through. */
     if (h->write_pass_pending && h->writes_in_flight == 0) {
         finish_write_pass(h);
     }

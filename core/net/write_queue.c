@@ -100,6 +100,12 @@ int sl__wq_flush(struct sl__write_queue *wq, int fd)
                 return 0;
             }
             int rc = -errno;
+            if (wq->one_per_send && rc != -EBADF) {
+                /* One datagram failed (too large, ICMP refused): the others may still go. */
+                struct sl_list_node *front = sl_list_front(&wq->pending);
+                finish(wq, sl_container_of(front, struct sl_write_req, node), rc);
+                continue;
+            }
             sl__wq_fail_all(wq, rc);
             return rc;
         }

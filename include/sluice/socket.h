@@ -142,7 +142,10 @@ SL_API SL_MUST_CHECK int sl_socket_listen(struct sl_socket *socket, int backlog)
 SL_API SL_MUST_CHECK int sl_socket_start_accept(struct sl_socket *socket, struct sl_loop *loop,
                                                 sl_socket_accept_fn *on_accept, void *user_data);
 
-/* Stops accepting; start_accept may be called again. Thread: the loop thread. */
+/*
+ * Stops accepting; start_accept may be called again. Thread: the loop thread.
+ * Errors: SL_E_STATE if not accepting; SL_E_WRONG_THREAD.
+ */
 SL_API SL_MUST_CHECK int sl_socket_stop_accept(struct sl_socket *socket);
 
 /*
@@ -178,6 +181,8 @@ SL_API SL_MUST_CHECK int sl_socket_read(struct sl_socket *socket, struct sl_buf 
  * socket drains, several queued writes per syscall (stream sockets; one datagram per write on
  * datagram sockets).
  * Thread: the loop thread. Ownership: keeps req and the bytes data views until on_done.
+ * On a datagram socket each write is one datagram (at most 65,507 bytes over IPv4); a failed
+ * one (-EMSGSIZE, -ECONNREFUSED from an ICMP error) fails alone.
  * Errors (returned, no callback): SL_E_CLOSED if closed or not connected; SL_E_STATE if a
  * half-close was already requested.
  */

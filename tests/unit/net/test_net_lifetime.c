@@ -21,9 +21,18 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+static void sleep_us(long us)
+{
+    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
 
 #define g_loop g_loop_a
 
@@ -291,7 +300,7 @@ START_TEST(a_reset_with_writes_queued_is_reported_as_a_reset)
     size_t len = 8u << 20;
     uint8_t *data = calloc(1, len);
     ck_assert_int_eq(test_side_write(&conn.server, data, len), 0);
-    usleep(100 * 1000);
+    sleep_us(100 * 1000);
     struct linger reset = {.l_onoff = 1, .l_linger = 0}; /* close() sends RST */
     ck_assert_int_eq(setsockopt(conn.raw_fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)), 0);
     test_conn_wait_closed(&conn);
@@ -389,7 +398,7 @@ static void *r10_read_slowly(void *arg)
             return NULL;
         }
         r->total += (size_t)n;
-        usleep(2000); /* a slow reader keeps the reply in the kernel's buffers */
+        sleep_us(2000); /* a slow reader keeps the reply in the kernel's buffers */
     }
 }
 
@@ -420,6 +429,83 @@ START_TEST(a_graceful_close_delivers_the_whole_reply_then_end_of_file)
 }
 END_TEST
 
+/* A datagram that cannot go fails alone ------------------------------------------------------ */
+
+struct dgram {
+    struct sl_socket *socket;
+    struct sl_write_req req[3];
+    int status[3];
+    int done;
+    uint8_t big[70000];
+    int peer_fd;
+};
+
+static void on_dgram_done(struct sl_write_req *req, int status, void *user_data)
+{
+    struct dgram *d = user_data;
+    d->status[req - d->req] = status;
+    d->done++;
+}
+
+static void on_dgram_connect(struct sl_socket *socket, int status, void *user_data)
+{
+    (void)socket;
+    ck_assert_int_eq(status, 0);
+    (void)user_data;
+}
+
+static void dgram_start(void *arg)
+{
+    struct dgram *d = arg;
+    struct sl_socket_options o = {.type = SL_SOCKET_DGRAM, .domain = SL_SOCKET_IPV4};
+    struct sockaddr_in peer;
+    socklen_t len = sizeof(peer);
+    ck_assert_int_eq(getsockname(d->peer_fd, (struct sockaddr *)&peer, &len), 0);
+    struct sl_socket_endpoint ep = {.address = "127.0.0.1", .port = ntohs(peer.sin_port)};
+    ck_assert_int_eq(sl_socket_new(&o, &d->socket), 0);
+    ck_assert_int_eq(sl_socket_connect(d->socket, &ep, g_loop, on_dgram_connect, d), 0);
+}
+
+static void dgram_send(void *arg)
+{
+    struct dgram *d = arg;
+    const struct sl_cursor parts[3] = {sl_cursor_from("first", 5),
+                                       sl_cursor_from(d->big, sizeof(d->big)),
+                                       sl_cursor_from("third", 5)};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(sl_socket_write(d->socket, &d->req[i], parts[i], on_dgram_done, d), 0);
+    }
+}
+
+static void dgram_destroy(void *arg)
+{
+    sl_socket_destroy(((struct dgram *)arg)->socket);
+}
+
+START_TEST(an_oversized_datagram_fails_alone)
+{
+    struct dgram *d = calloc(1, sizeof(*d));
+    d->peer_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(d->peer_fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    sl_test_run_on_loop(g_loop, dgram_start, d);
+    sl_test_run_on_loop(g_loop, noop, NULL); /* the connect report */
+    sl_test_run_on_loop(g_loop, dgram_send, d);
+    sl_test_run_on_loop(g_loop, noop, NULL); /* the completions */
+    ck_assert_int_eq(d->done, 3);
+    ck_assert_int_eq(d->status[0], 0);
+    ck_assert_int_eq(d->status[1], -EMSGSIZE);
+    ck_assert_int_eq(d->status[2], 0);
+    char buf[16];
+    ck_assert_int_eq(recv(d->peer_fd, buf, sizeof(buf), 0), 5);
+    ck_assert_int_eq(recv(d->peer_fd, buf, sizeof(buf), 0), 5);
+    ck_assert_int_eq(memcmp(buf, "third", 5), 0);
+    sl_test_run_on_loop(g_loop, dgram_destroy, d);
+    close(d->peer_fd);
+    free(d);
+}
+END_TEST
+
 void add_lifetime_tests(Suite *s)
 {
     TCase *tc = net_tcase("lifetime", 60);
@@ -430,5 +516,6 @@ void add_lifetime_tests(Suite *s)
     tcase_add_test(tc, a_peers_overlong_abstract_name_is_refused_not_unterminated);
     tcase_add_test(tc, a_reset_with_writes_queued_is_reported_as_a_reset);
     tcase_add_test(tc, a_graceful_close_delivers_the_whole_reply_then_end_of_file);
+    tcase_add_test(tc, an_oversized_datagram_fails_alone);
     suite_add_tcase(s, tc);
 }
