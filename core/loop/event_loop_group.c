@@ -20,6 +20,7 @@ struct shutdown_waiter {
     pthread_mutex_t lock;
     pthread_cond_t done_cond;
     bool done;
+    struct sl_list_node node; /* in the group's waiters */
 };
 
 struct sl_loop_group {
@@ -29,7 +30,9 @@ struct sl_loop_group {
     atomic_uint_fast64_t next_ticket;
     sl_loop_group_shutdown_fn *on_shutdown_complete;
     void *user_data;
-    struct shutdown_waiter *waiter; /* set by sl_loop_group_destroy before its release */
+    /* Every sl_loop_group_destroy caller waiting for the end (several holders may destroy). */
+    pthread_mutex_t waiters_lock;
+    struct sl_list waiters;
 };
 
 static void destroy_loops(struct sl_loop **loops, size_t count)
@@ -94,8 +97,11 @@ int sl_loop_group_new(const struct sl_loop_group_options *opts, struct sl_loop_g
     group->user_data = opts->user_data;
     sl_ref_init(&group->ref, 1);
     atomic_init(&group->next_ticket, 0);
+    pthread_mutex_init(&group->waiters_lock, NULL);
+    sl_list_init(&group->waiters);
     int rc = start_loops(group, opts);
     if (rc < 0) {
+        pthread_mutex_destroy(&group->waiters_lock);
         sl_free(group->loops);
         sl_free(group);
         return rc;
@@ -104,23 +110,38 @@ int sl_loop_group_new(const struct sl_loop_group_options *opts, struct sl_loop_g
     return 0;
 }
 
-/* Stops and frees everything, then reports completion. Runs on a thread outside the group. */
+static void wake_waiter(struct shutdown_waiter *waiter)
+{
+    pthread_mutex_lock(&waiter->lock);
+    waiter->done = true;
+    pthread_cond_signal(&waiter->done_cond);
+    pthread_mutex_unlock(&waiter->lock);
+}
+
+/*
+ * Stops and frees everything, then reports completion: the group's memory is gone before
+ * anyone hears it is done. Runs on a thread outside the group.
+ */
 static void shut_down(struct sl_loop_group *group)
 {
     destroy_loops(group->loops, group->count);
     sl_loop_group_shutdown_fn *on_complete = group->on_shutdown_complete;
     void *user_data = group->user_data;
-    struct shutdown_waiter *waiter = group->waiter;
+    /* No new waiter can come: adding one needs a reference, and there are none left. */
+    struct sl_list waiters;
+    sl_list_init(&waiters);
+    pthread_mutex_lock(&group->waiters_lock);
+    sl_list_splice_back(&waiters, &group->waiters);
+    pthread_mutex_unlock(&group->waiters_lock);
+    pthread_mutex_destroy(&group->waiters_lock);
     sl_free(group->loops);
     sl_free(group);
     if (on_complete) {
         on_complete(user_data);
     }
-    if (waiter) {
-        pthread_mutex_lock(&waiter->lock);
-        waiter->done = true;
-        pthread_cond_signal(&waiter->done_cond);
-        pthread_mutex_unlock(&waiter->lock);
+    struct sl_list_node *node;
+    while ((node = sl_list_pop_front(&waiters)) != NULL) {
+        wake_waiter(sl_container_of(node, struct shutdown_waiter, node));
     }
 }
 
@@ -177,10 +198,11 @@ int sl_loop_group_destroy(struct sl_loop_group *group)
     struct shutdown_waiter waiter = {.done = false};
     pthread_mutex_init(&waiter.lock, NULL);
     pthread_cond_init(&waiter.done_cond, NULL);
-    /* Published to the last releaser by the acquire-release decrement in sl_ref_release. */
-    group->waiter = &waiter;
+    pthread_mutex_lock(&group->waiters_lock);
+    sl_list_push_back(&group->waiters, &waiter.node);
+    pthread_mutex_unlock(&group->waiters_lock);
     if (sl_ref_release(&group->ref)) {
-        shut_down(group);
+        shut_down(group); /* ours was the last reference: do it on this thread */
     }
     pthread_mutex_lock(&waiter.lock);
     while (!waiter.done) {

@@ -238,6 +238,37 @@ START_TEST(group_rejects_absurd_sizes)
 }
 END_TEST
 
+struct destroyer {
+    struct sl_loop_group *group;
+    int rc;
+};
+
+static void destroy_from_thread(void *arg)
+{
+    struct destroyer *d = arg;
+    d->rc = sl_loop_group_destroy(d->group);
+}
+
+START_TEST(two_holders_destroying_at_once_both_return)
+{
+    struct sl_test_latch done;
+    sl_test_latch_init(&done);
+    struct sl_loop_group *group = new_group(2, false, &done, _i);
+    sl_loop_group_acquire(group); /* a second holder */
+    struct destroyer d[2] = {{.group = group, .rc = 1}, {.group = group, .rc = 1}};
+    struct sl_thread *threads[2];
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(sl_thread_start(NULL, destroy_from_thread, &d[i], &threads[i]), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(sl_thread_join(threads[i]), 0); /* neither may hang */
+        ck_assert_int_eq(d[i].rc, 0);
+    }
+    ck_assert_uint_eq(sl_test_latch_get(&done), 1);
+    sl_test_latch_clean_up(&done);
+}
+END_TEST
+
 void add_group_tests(Suite *s)
 {
     int backends = loop_backend_count();
@@ -250,5 +281,6 @@ void add_group_tests(Suite *s)
     tcase_add_loop_test(tc, group_shutdown_cancels_pending_tasks, 0, backends);
     tcase_add_loop_test(tc, get_next_spreads_evenly_and_avoids_the_loaded_loop, 0, backends);
     tcase_add_test(tc, group_rejects_absurd_sizes);
+    tcase_add_loop_test(tc, two_holders_destroying_at_once_both_return, 0, backends);
     suite_add_tcase(s, tc);
 }
