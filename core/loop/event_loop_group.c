@@ -9,6 +9,7 @@
 #include "guard.h"
 #include "loop_internal.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -50,17 +51,24 @@ static void destroy_loops(struct sl_loop **loops, size_t count)
 
 static int start_loops(struct sl_loop_group *group, const struct sl_loop_group_options *opts)
 {
-    int cpus[MAX_LOOPS];
-    int cpu_count = sl_cpu_allowed(cpus, MAX_LOOPS);
-    if (cpu_count > MAX_LOOPS) {
-        cpu_count = MAX_LOOPS;
+    int allowed[MAX_LOOPS];
+    const int *cpus = allowed;
+    int cpu_count = 0;
+    if (opts->cpus && opts->cpu_count > 0) {
+        cpus = opts->cpus;
+        cpu_count = (int)opts->cpu_count;
+    } else if (opts->pin_to_cpus) {
+        cpu_count = sl_cpu_allowed(allowed, MAX_LOOPS);
+        if (cpu_count > MAX_LOOPS) {
+            cpu_count = MAX_LOOPS;
+        }
     }
     for (size_t i = 0; i < group->count; i++) {
         char name[32];
         snprintf(name, sizeof(name), "%s-%zu", opts->name ? opts->name : "sl-loop", i);
         struct sl_loop_options lopts = {
             .name = name,
-            .cpu = opts->pin_to_cpus && cpu_count > 0 ? cpus[i % (size_t)cpu_count] : -1,
+            .cpu = cpu_count > 0 ? cpus[i % (size_t)cpu_count] : -1,
             .backend = opts->backend,
         };
         int rc = sl_loop_new(&lopts, &group->loops[i]);
@@ -85,6 +93,7 @@ int sl_loop_group_new(const struct sl_loop_group_options *opts, struct sl_loop_g
     SL_ENSURE_ARG(opts && out);
     size_t count = opts->loop_count ? opts->loop_count : (size_t)sl_cpu_count();
     SL_ENSURE_ARG(count <= MAX_LOOPS);
+    SL_ENSURE_ARG(opts->cpu_count <= INT_MAX && (opts->cpus || opts->cpu_count == 0));
     struct sl_loop_group *group = sl_calloc(1, sizeof(*group));
     SL_ENSURE(group, SL_E_NOMEM);
     group->loops = sl_calloc(count, sizeof(*group->loops));

@@ -24,6 +24,10 @@ typedef void sl_loop_group_shutdown_fn(void *user_data);
 struct sl_loop_group_options {
     unsigned loop_count; /* 0: one loop per CPU this process may run on */
     bool pin_to_cpus;    /* pin loop i to the i-th allowed CPU (wrapping); failures only logged */
+    /* Explicit CPUs instead: loop i is pinned to cpus[i % cpu_count]. Overrides pin_to_cpus; the
+     * array is read during sl_loop_group_new only. */
+    const int *cpus;
+    size_t cpu_count;
     const char *name;    /* thread name prefix; NULL for "sl-loop" */
     const char *backend; /* poller back end for every loop; NULL for the platform default */
     sl_loop_group_shutdown_fn *on_shutdown_complete; /* may be NULL */

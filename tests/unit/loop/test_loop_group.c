@@ -107,6 +107,33 @@ START_TEST(pinned_loops_run_on_their_cpus)
 }
 END_TEST
 
+START_TEST(explicit_cpu_list_pins_each_loop_and_bad_lists_are_refused)
+{
+    int allowed[64];
+    int n = sl_cpu_allowed(allowed, 64);
+    int cpus[2] = {allowed[n - 1], allowed[0]}; /* reversed, so it differs from pin_to_cpus */
+    struct sl_loop_group_options opts = {
+        .loop_count = 3,
+        .cpus = cpus,
+        .cpu_count = 2,
+        .backend = loop_backend_name(_i),
+    };
+    struct sl_loop_group *group = NULL;
+    ck_assert_int_eq(sl_loop_group_new(&opts, &group), 0);
+    for (size_t i = 0; i < 3; i++) {
+        struct thread_facts facts;
+        run_on_loop(sl_loop_group_get_loop(group, i), read_thread_facts, &facts);
+        ck_assert_int_eq(facts.cpu, cpus[i % 2]);
+    }
+    ck_assert_int_eq(sl_loop_group_destroy(group), 0);
+
+    opts.cpus = NULL; /* a count without the array */
+    group = NULL;
+    ck_assert_int_eq(sl_loop_group_new(&opts, &group), SL_E_INVAL);
+    ck_assert_ptr_null(group);
+}
+END_TEST
+
 struct release_from_loop {
     struct sl_loop_group *group;
     int destroy_rc;
@@ -276,6 +303,7 @@ void add_group_tests(Suite *s)
     tcase_add_loop_test(tc, group_runs_named_loops_and_reports_shutdown_once, 0, backends);
     tcase_add_loop_test(tc, default_group_has_one_loop_per_allowed_cpu, 0, backends);
     tcase_add_loop_test(tc, pinned_loops_run_on_their_cpus, 0, backends);
+    tcase_add_loop_test(tc, explicit_cpu_list_pins_each_loop_and_bad_lists_are_refused, 0, backends);
     tcase_add_loop_test(tc, destroy_from_a_group_thread_is_refused_and_release_works_there, 0,
                         backends);
     tcase_add_loop_test(tc, group_shutdown_cancels_pending_tasks, 0, backends);
