@@ -113,7 +113,9 @@ static void add_literal(struct resolver_op *op, const char *address, enum sl_soc
 {
     struct sl_host_address *a = &op->answers[op->count++];
     memset(a, 0, sizeof(*a));
-    strncpy(a->address, address, sizeof(a->address) - 1);
+    /* inet_pton accepted it, so it fits (at most 45 characters). */
+    size_t n = strnlen(address, sizeof(a->address) - 1);
+    memcpy(a->address, address, n);
     a->domain = d;
 }
 
