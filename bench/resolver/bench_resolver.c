@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+
+/*
+ * bench_resolver: lookups through the caching resolver against dnsmasq on a loopback port
+ * (started here, with names of its own).
+ *
+ *   cached_lookups_per_s  requests for 100 names already in the cache
+ *   cold_lookups_per_s    requests for names never asked before: one DNS exchange each
+ *
+ * 64 requests are kept in flight; the resolver's home loop is pinned to the first allowed CPU
+ * and dnsmasq runs wherever the kernel puts it. No baseline: the issue asks for the figures.
+ */
+
+#include "bench_util.h"
+
+#include <sluice/clock.h>
+#include <sluice/error.h>
+#include <sluice/host_resolver.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IN_FLIGHT 64
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench_resolver: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+/* dnsmasq -------------------------------------------------------------------------------------- */
+
+struct dnsmasq {
+    pid_t pid;
+    char dir[64];
+    char servers[32];
+};
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sin);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sin, len) || getsockname(fd, (void *)&sin, &len)) {
+        die("port");
+    }
+    close(fd);
+    return ntohs(sin.sin_port);
+}
+
+static void dnsmasq_start(struct dnsmasq *d, int names)
+{
+    strcpy(d->dir, "/tmp/sluice-bench-dns-XXXXXX");
+    if (!mkdtemp(d->dir)) {
+        die("mkdtemp");
+    }
+    int port = free_port();
+    snprintf(d->servers, sizeof(d->servers), "127.0.0.1:%d", port);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/dnsmasq.conf", d->dir);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        die("config");
+    }
+    fprintf(f, "port=%d\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n"
+               "no-daemon\nlocal=/bench/\nuser=%s\npid-file=\ncache-size=0\n",
+            port, getuid() == 0 ? "root" : "nobody");
+    for (int i = 0; i < names; i++) {
+        fprintf(f, "host-record=n%d.bench,10.%d.%d.%d,300\n", i, (i >> 16) & 255, (i >> 8) & 255,
+                i & 255);
+    }
+    fclose(f);
+    d->pid = fork();
+    if (d->pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 1);
+        dup2(null, 2);
+        char arg[160];
+        snprintf(arg, sizeof(arg), "--conf-file=%s", path);
+        execl("/usr/sbin/dnsmasq", "dnsmasq", arg, (char *)NULL);
+        _exit(127);
+    }
+    struct timespec ts = {.tv_nsec = 300 * 1000 * 1000}; /* it reads its records first */
+    nanosleep(&ts, NULL);
+}
+
+static void dnsmasq_stop(struct dnsmasq *d)
+{
+    kill(d->pid, SIGTERM);
+    waitpid(d->pid, NULL, 0);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
+    if (system(cmd) != 0) {
+        die("cleanup");
+    }
+}
+
+/* Load ----------------------------------------------------------------------------------------- */
+
+struct run {
+    struct sl_host_resolver *resolver;
+    struct sl_loop *loop;
+    int total;
+    int issued;
+    int completed;
+    int failures;
+    int name_offset; /* cold runs use names [offset, offset + total) */
+    int name_modulo; /* cached runs cycle over this many names */
+    uint64_t end_ns;
+    struct bench_done done;
+};
+
+static void issue(struct run *r);
+
+static void on_resolved(struct sl_host_resolver *resolver, int status,
+                        const struct sl_host_address *addresses, size_t count, void *user_data)
+{
+    (void)resolver;
+    (void)addresses;
+    (void)count;
+    struct run *r = user_data;
+    r->failures += status != 0;
+    if (++r->completed == r->total) {
+        r->end_ns = sl_clock_now_ns();
+        bench_done_signal(&r->done);
+        return;
+    }
+    issue(r);
+}
+
+static void issue(struct run *r)
+{
+    if (r->issued >= r->total) {
+        return;
+    }
+    char name[32];
+    int n = r->name_modulo ? r->issued % r->name_modulo : r->name_offset + r->issued;
+    snprintf(name, sizeof(name), "n%d.bench", n);
+    r->issued++;
+    if (sl_host_resolver_resolve(r->resolver, name, SL_HOST_IPV4, r->loop, on_resolved, r)) {
+        die("resolve");
+    }
+}
+
+struct kick {
+    struct sl_task task;
+    struct run *run;
+};
+
+static void kick_fn(struct sl_task *task, void *arg, enum sl_task_status status)
+{
+    (void)task;
+    (void)status;
+    struct run *r = ((struct kick *)arg)->run;
+    for (int i = 0; i < IN_FLIGHT; i++) {
+        issue(r);
+    }
+}
+
+static double measure(struct run *r)
+{
+    bench_done_init(&r->done);
+    struct kick k = {.run = r};
+    sl_task_init(&k.task, kick_fn, &k, "bench_kick");
+    uint64_t start = sl_clock_now_ns();
+    sl_loop_schedule_now(r->loop, &k.task);
+    bench_done_wait(&r->done);
+    bench_done_clean_up(&r->done);
+    if (r->failures) {
+        fprintf(stderr, "bench_resolver: %d lookups failed\n", r->failures);
+        exit(1);
+    }
+    return (double)r->total / ((double)(r->end_ns - start) / 1e9);
+}
+
+int main(int argc, char **argv)
+{
+    struct bench_args args;
+    bench_parse_args(argc, argv, "resolver", &args);
+    int cold_per_run = args.quick ? 2000 : 20000;
+    int cached_per_run = args.quick ? 50000 : 1000000;
+    struct dnsmasq dns;
+    dnsmasq_start(&dns, cold_per_run * args.runs + 100);
+
+    int cpu, other;
+    bench_pick_cpus(&cpu, &other);
+    struct sl_loop_options lopts = {.name = "bench-dns", .cpu = cpu};
+    struct sl_loop *loop;
+    if (sl_loop_new(&lopts, &loop) || sl_loop_run(loop)) {
+        die("loop");
+    }
+    struct sl_host_resolver_options ropts = {
+        .loop = loop, .name_servers = dns.servers, .max_hosts = 1 << 16, .no_refresh = true};
+    struct sl_host_resolver *resolver;
+    if (sl_host_resolver_new(&ropts, &resolver)) {
+        die("resolver");
+    }
+    double *cold = calloc((size_t)args.runs, sizeof(double));
+    double *cached = calloc((size_t)args.runs, sizeof(double));
+    for (int i = 0; i < args.runs; i++) {
+        struct run c = {.resolver = resolver, .loop = loop, .total = cold_per_run,
+                        .name_offset = 100 + i * cold_per_run};
+        cold[i] = measure(&c);
+        struct run h = {.resolver = resolver, .loop = loop, .total = cached_per_run,
+                        .name_modulo = 100};
+        cached[i] = measure(&h);
+    }
+    bench_report("resolver", "cached_lookups_per_s", bench_median(cached, (size_t)args.runs),
+                 "lookups/s", 0);
+    bench_report("resolver", "cold_lookups_per_s", bench_median(cold, (size_t)args.runs),
+                 "lookups/s", 0);
+    sl_host_resolver_release(resolver);
+    if (sl_loop_destroy(loop)) {
+        die("loop destroy");
+    }
+    dnsmasq_stop(&dns);
+    free(cold);
+    free(cached);
+    return 0;
+}
