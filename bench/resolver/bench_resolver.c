@@ -2,7 +2,7 @@
 
 /*
  * bench_resolver: lookups through the caching resolver against dnsmasq on a loopback port
- * (started here, with names of its own).
+ * (started here, answering every name under .bench).
  *
  *   cached_lookups_per_s  requests for 100 names already in the cache
  *   cold_lookups_per_s    requests for names never asked before: one DNS exchange each
@@ -58,7 +58,7 @@ static int free_port(void)
     return ntohs(sin.sin_port);
 }
 
-static void dnsmasq_start(struct dnsmasq *d, int names)
+static void dnsmasq_start(struct dnsmasq *d)
 {
     strcpy(d->dir, "/tmp/sluice-bench-dns-XXXXXX");
     if (!mkdtemp(d->dir)) {
@@ -73,12 +73,11 @@ static void dnsmasq_start(struct dnsmasq *d, int names)
         die("config");
     }
     fprintf(f, "port=%d\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n"
-               "no-daemon\nlocal=/bench/\nuser=%s\npid-file=\ncache-size=0\n",
+               "no-daemon\nuser=%s\npid-file=\ncache-size=0\n"
+               /* One wildcard answer for every name under .bench: dnsmasq scans host-record
+                * lines one by one, so 100k of them would measure dnsmasq, not the resolver. */
+               "address=/bench/10.1.2.3\nlocal-ttl=300\n",
             port, getuid() == 0 ? "root" : "nobody");
-    for (int i = 0; i < names; i++) {
-        fprintf(f, "host-record=n%d.bench,10.%d.%d.%d,300\n", i, (i >> 16) & 255, (i >> 8) & 255,
-                i & 255);
-    }
     fclose(f);
     d->pid = fork();
     if (d->pid == 0) {
@@ -190,7 +189,7 @@ int main(int argc, char **argv)
     int cold_per_run = args.quick ? 2000 : 20000;
     int cached_per_run = args.quick ? 50000 : 1000000;
     struct dnsmasq dns;
-    dnsmasq_start(&dns, cold_per_run * args.runs + 100);
+    dnsmasq_start(&dns);
 
     int cpu, other;
     bench_pick_cpus(&cpu, &other);
