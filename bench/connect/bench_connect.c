@@ -90,10 +90,14 @@ static void app_destroy(struct sl_handler *handler)
     free(sl_container_of(handler, struct app, base));
 }
 
-static const struct sl_handler_vtable s_app_vtable = {
-    .name = "bench-app", .on_read = app_on_read, .on_write = app_on_write,
-    .on_window_update = app_on_window, .on_shutdown = app_on_shutdown,
-    .initial_window = app_window, .message_overhead = app_overhead, .destroy = app_destroy};
+static const struct sl_handler_vtable s_app_vtable = {.name = "bench-app",
+                                                      .on_read = app_on_read,
+                                                      .on_write = app_on_write,
+                                                      .on_window_update = app_on_window,
+                                                      .on_shutdown = app_on_shutdown,
+                                                      .initial_window = app_window,
+                                                      .message_overhead = app_overhead,
+                                                      .destroy = app_destroy};
 
 static void add_app(struct sl_channel *channel, bool server)
 {
@@ -183,8 +187,8 @@ static void on_listener_gone(struct sl_listener *listener, void *user_data)
 
 static struct sl_loop_group *new_group(const char *name, const int *cpu)
 {
-    struct sl_loop_group_options opts = {.loop_count = 1, .name = name, .cpus = cpu,
-                                         .cpu_count = 1};
+    struct sl_loop_group_options opts = {
+        .loop_count = 1, .name = name, .cpus = cpu, .cpu_count = 1};
     struct sl_loop_group *group;
     int rc = sl_loop_group_new(&opts, &group);
     if (rc) {

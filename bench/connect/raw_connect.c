@@ -156,8 +156,8 @@ double raw_connects_per_s(size_t total, size_t in_flight, int client_cpu, int se
     atomic_init(&s.stop, false);
     struct client *c = calloc(1, sizeof(*c));
     c->total = total;
-    c->server = (struct sockaddr_in){.sin_family = AF_INET,
-                                     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    c->server =
+        (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(c->server);
     s.listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (bind(s.listener, (struct sockaddr *)&c->server, len) != 0 ||

@@ -72,11 +72,12 @@ static void dnsmasq_start(struct dnsmasq *d)
     if (!f) {
         die("config");
     }
-    fprintf(f, "port=%d\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n"
-               "no-daemon\nuser=%s\npid-file=\ncache-size=0\n"
-               /* One wildcard answer for every name under .bench: dnsmasq scans host-record
-                * lines one by one, so 100k of them would measure dnsmasq, not the resolver. */
-               "address=/bench/10.1.2.3\nlocal-ttl=300\n",
+    fprintf(f,
+            "port=%d\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n"
+            "no-daemon\nuser=%s\npid-file=\ncache-size=0\n"
+            /* One wildcard answer for every name under .bench: dnsmasq scans host-record
+             * lines one by one, so 100k of them would measure dnsmasq, not the resolver. */
+            "address=/bench/10.1.2.3\nlocal-ttl=300\n",
             port, getuid() == 0 ? "root" : "nobody");
     fclose(f);
     d->pid = fork();
@@ -207,11 +208,13 @@ int main(int argc, char **argv)
     double *cold = calloc((size_t)args.runs, sizeof(double));
     double *cached = calloc((size_t)args.runs, sizeof(double));
     for (int i = 0; i < args.runs; i++) {
-        struct run c = {.resolver = resolver, .loop = loop, .total = cold_per_run,
+        struct run c = {.resolver = resolver,
+                        .loop = loop,
+                        .total = cold_per_run,
                         .name_offset = 100 + i * cold_per_run};
         cold[i] = measure(&c);
-        struct run h = {.resolver = resolver, .loop = loop, .total = cached_per_run,
-                        .name_modulo = 100};
+        struct run h = {
+            .resolver = resolver, .loop = loop, .total = cached_per_run, .name_modulo = 100};
         cached[i] = measure(&h);
     }
     bench_report("resolver", "cached_lookups_per_s", bench_median(cached, (size_t)args.runs),

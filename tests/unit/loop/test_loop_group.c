@@ -303,7 +303,8 @@ void add_group_tests(Suite *s)
     tcase_add_loop_test(tc, group_runs_named_loops_and_reports_shutdown_once, 0, backends);
     tcase_add_loop_test(tc, default_group_has_one_loop_per_allowed_cpu, 0, backends);
     tcase_add_loop_test(tc, pinned_loops_run_on_their_cpus, 0, backends);
-    tcase_add_loop_test(tc, explicit_cpu_list_pins_each_loop_and_bad_lists_are_refused, 0, backends);
+    tcase_add_loop_test(tc, explicit_cpu_list_pins_each_loop_and_bad_lists_are_refused, 0,
+                        backends);
     tcase_add_loop_test(tc, destroy_from_a_group_thread_is_refused_and_release_works_there, 0,
                         backends);
     tcase_add_loop_test(tc, group_shutdown_cancels_pending_tasks, 0, backends);
