@@ -18,6 +18,7 @@
 
 /* Readiness reports taken per tick; more simply wait for the next tick. */
 #define EVENTS_PER_TICK 256
+#define PICK_WINDOW_NS  (50 * SL_NS_PER_MS)
 
 struct sl_io_subscription {
     struct sl_loop *loop;
@@ -57,7 +58,13 @@ struct sl_loop {
     struct sl_list graveyard;     /* unsubscribed during dispatch, freed after it */
     bool dispatching;
     atomic_size_t subscription_count;
-    atomic_size_t recent_picks; /* get_next picks since the last tick (see loop_internal.h) */
+    /*
+     * get_next picks in the current and the previous window of PICK_WINDOW_NS (see
+     * loop_internal.h): pickers add to picks_now; the loop thread ages them at each tick.
+     */
+    atomic_size_t picks_now;
+    atomic_size_t picks_before;
+    uint64_t picks_window_start_ns; /* loop thread only */
 
     struct local_entry *locals; /* loop thread only; few entries, so a linear search */
     size_t local_count;
@@ -102,7 +109,9 @@ int sl_loop_new(const struct sl_loop_options *opts, struct sl_loop **out)
     atomic_init(&loop->wake_pending, false);
     atomic_init(&loop->stop_requested, false);
     atomic_init(&loop->subscription_count, 0);
-    atomic_init(&loop->recent_picks, 0);
+    atomic_init(&loop->picks_now, 0);
+    atomic_init(&loop->picks_before, 0);
+    loop->picks_window_start_ns = sl_clock_now_ns();
     *out = loop;
     return 0;
 }
@@ -223,11 +232,25 @@ static void dispatch_io(struct sl_loop *loop, const struct sl_poll_event *events
     free_graveyard(loop);
 }
 
+/*
+ * A pick counts as load for one to two windows: long enough for the work picked to reach the
+ * loop and subscribe its socket (a connect takes several task hops), short enough that loops
+ * whose sockets have gone are soon seen as idle again.
+ */
+static void age_picks(struct sl_loop *loop)
+{
+    uint64_t now = sl_clock_now_ns();
+    if (now - loop->picks_window_start_ns >= PICK_WINDOW_NS) {
+        size_t picks = atomic_exchange_explicit(&loop->picks_now, 0, memory_order_relaxed);
+        atomic_store_explicit(&loop->picks_before, picks, memory_order_relaxed);
+        loop->picks_window_start_ns = now;
+    }
+}
+
 static void run_tick(struct sl_loop *loop)
 {
     struct sl_poll_event events[EVENTS_PER_TICK];
-    /* Work picked for this loop before now lands in this tick (tasks) or already has. */
-    atomic_store_explicit(&loop->recent_picks, 0, memory_order_relaxed);
+    age_picks(loop);
     int n = loop->ops->wait(loop->poller, compute_timeout(loop), events, EVENTS_PER_TICK);
     if (n < 0) {
         /* Only a broken epoll descriptor gets here: the loop's own state is corrupt. */
@@ -456,12 +479,13 @@ const char *sl_loop_name(const struct sl_loop *loop)
 size_t sl_loop_load(const struct sl_loop *loop)
 {
     return atomic_load_explicit(&loop->subscription_count, memory_order_relaxed) +
-           atomic_load_explicit(&loop->recent_picks, memory_order_relaxed);
+           atomic_load_explicit(&loop->picks_now, memory_order_relaxed) +
+           atomic_load_explicit(&loop->picks_before, memory_order_relaxed);
 }
 
 void sl__loop_note_pick(struct sl_loop *loop)
 {
-    atomic_fetch_add_explicit(&loop->recent_picks, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&loop->picks_now, 1, memory_order_relaxed);
 }
 
 const char *sl_loop_backend_name(const struct sl_loop *loop)
