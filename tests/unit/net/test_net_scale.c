@@ -284,6 +284,35 @@ static void pipe_close_reader(void *arg)
     sl_pipe_read_end_destroy(p->read_end);
 }
 
+/* What the loops have done so far, read on their own threads (the counters are theirs). */
+struct pipe_progress {
+    struct pipe_run *run;
+    size_t received_len;
+    int write_calls;
+    bool eof;
+};
+
+static void read_reader_progress(void *arg)
+{
+    struct pipe_progress *s = arg;
+    s->received_len = s->run->received_len;
+    s->eof = s->run->eof;
+}
+
+static void read_writer_progress(void *arg)
+{
+    struct pipe_progress *s = arg;
+    s->write_calls = s->run->write_calls;
+}
+
+static struct pipe_progress pipe_progress(struct pipe_run *p)
+{
+    struct pipe_progress s = {.run = p};
+    sl_test_run_on_loop(g_loop_a, read_reader_progress, &s);
+    sl_test_run_on_loop(g_loop_b, read_writer_progress, &s);
+    return s;
+}
+
 START_TEST(a_pipe_carries_a_mebibyte_between_two_loops)
 {
     struct pipe_run p = {0};
@@ -297,15 +326,24 @@ START_TEST(a_pipe_carries_a_mebibyte_between_two_loops)
     ck_assert_int_eq(sl_pipe_new(&p.read_end, &p.write_end), 0);
     sl_test_run_on_loop(g_loop_a, pipe_start_reading, &p);
     sl_test_run_on_loop(g_loop_b, pipe_write_all, &p);
-    while (p.write_calls < 16 || p.received_len < (1 << 20)) {
-        ck_assert(sl_test_latch_wait(&p.progress, sl_test_latch_get(&p.progress) + 1, 10000));
+    for (;;) {
+        uint64_t seen = sl_test_latch_get(&p.progress); /* before the snapshot: no lost wake-up */
+        struct pipe_progress now = pipe_progress(&p);
+        if (now.write_calls == 16 && now.received_len == (1 << 20)) {
+            break;
+        }
+        ck_assert(sl_test_latch_wait(&p.progress, seen + 1, 10000));
     }
     ck_assert_int_eq(p.write_order_errors, 0);
     ck_assert_int_eq(p.write_failures, 0);
     ck_assert_int_eq(memcmp(p.received, data, 1 << 20), 0);
     sl_test_run_on_loop(g_loop_b, pipe_close_writer, &p);
-    while (!p.eof) {
-        ck_assert(sl_test_latch_wait(&p.progress, sl_test_latch_get(&p.progress) + 1, 10000));
+    for (;;) {
+        uint64_t seen = sl_test_latch_get(&p.progress);
+        if (pipe_progress(&p).eof) {
+            break;
+        }
+        ck_assert(sl_test_latch_wait(&p.progress, seen + 1, 10000));
     }
     sl_test_run_on_loop(g_loop_a, pipe_close_reader, &p);
     free(p.received);
