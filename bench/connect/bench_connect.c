@@ -233,9 +233,9 @@ int main(int argc, char **argv)
     struct sl_loop_group *server_group = new_group("bench-srv", &server_cpu);
     struct sl_loop_group *client_group = new_group("bench-cli", &client_cpu);
     struct sl_host_resolver_options ropts = {.loop = sl_loop_group_get_loop(client_group, 0)};
-    struct sl_host_resolver *resolver;
-    struct sl_server_bootstrap *server;
-    struct sl_client_bootstrap *client;
+    struct sl_host_resolver *resolver = NULL;
+    struct sl_server_bootstrap *server = NULL;
+    struct sl_client_bootstrap *client = NULL;
     struct sl_server_bootstrap_options sopts = {.group = server_group};
     struct sl_client_bootstrap_options copts = {.group = client_group};
     int rc = sl_host_resolver_new(&ropts, &resolver);
