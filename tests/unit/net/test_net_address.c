@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/* accept4 is a GNU extension. */
+#define _GNU_SOURCE
+
 #include "net_helpers.h"
 #include "net_tests.h"
 #include "test_harness.h"
@@ -6,8 +9,13 @@
 #include <sluice/error.h>
 #include <sluice/socket.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static int parse(enum sl_socket_domain domain, const char *address, uint32_t port)
 {
@@ -140,6 +148,66 @@ START_TEST(bad_socket_options_are_rejected)
 }
 END_TEST
 
+static int tcp_option(int fd, int level, int name)
+{
+    int value = -1;
+    socklen_t len = sizeof(value);
+    ck_assert_int_eq(getsockopt(fd, level, name, &value, &len), 0);
+    return value;
+}
+
+static void assert_keep_alive(int fd, int idle_s, int interval_s, int probes)
+{
+    ck_assert_int_eq(tcp_option(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+    ck_assert_int_eq(tcp_option(fd, IPPROTO_TCP, TCP_KEEPIDLE), idle_s);
+    ck_assert_int_eq(tcp_option(fd, IPPROTO_TCP, TCP_KEEPINTVL), interval_s);
+    ck_assert_int_eq(tcp_option(fd, IPPROTO_TCP, TCP_KEEPCNT), probes);
+}
+
+/*
+ * The options reach the kernel, set_options can turn them off again, and a connection accepted
+ * from a listener carries the listener's settings (sockets skip system calls for settings a
+ * fresh socket already has, which relies on that inheritance).
+ */
+START_TEST(tcp_options_reach_the_kernel_and_accepted_sockets_inherit_them)
+{
+    struct sl_socket_options opts = {.type = SL_SOCKET_STREAM,
+                                     .domain = SL_SOCKET_IPV4,
+                                     .keep_alive = true,
+                                     .keep_alive_interval_s = 5,
+                                     .keep_alive_timeout_s = 30,
+                                     .keep_alive_max_probes = 3,
+                                     .no_delay = true};
+    struct sl_socket *listener = NULL;
+    ck_assert_int_eq(sl_socket_new(&opts, &listener), 0);
+    int fd = sl_socket_fd(listener);
+    ck_assert_int_eq(tcp_option(fd, IPPROTO_TCP, TCP_NODELAY), 1);
+    assert_keep_alive(fd, 30, 5, 3);
+
+    struct sl_socket_endpoint at = {.address = "127.0.0.1"};
+    ck_assert_int_eq(sl_socket_bind(listener, &at), 0);
+    ck_assert_int_eq(sl_socket_listen(listener, 4), 0);
+    ck_assert_int_eq(sl_socket_get_bound_address(listener, &at), 0);
+    int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)at.port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(client, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    int accepted = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+    ck_assert_int_ge(accepted, 0);
+    ck_assert_int_eq(tcp_option(accepted, IPPROTO_TCP, TCP_NODELAY), 1);
+    assert_keep_alive(accepted, 30, 5, 3);
+    close(accepted);
+    close(client);
+
+    opts.no_delay = false;
+    opts.keep_alive = false;
+    ck_assert_int_eq(sl_socket_set_options(listener, &opts), 0);
+    ck_assert_int_eq(tcp_option(fd, IPPROTO_TCP, TCP_NODELAY), 0);
+    ck_assert_int_eq(tcp_option(fd, SOL_SOCKET, SO_KEEPALIVE), 0);
+    sl_socket_destroy(listener);
+}
+END_TEST
+
 void add_address_tests(Suite *s)
 {
     TCase *tc = sl_test_tcase("address", 30);
@@ -149,5 +217,6 @@ void add_address_tests(Suite *s)
     tcase_add_test(tc, unix_paths_and_abstract_names_report_their_bound_address);
     tcase_add_test(tc, vsock_either_works_or_says_unsupported);
     tcase_add_test(tc, bad_socket_options_are_rejected);
+    tcase_add_test(tc, tcp_options_reach_the_kernel_and_accepted_sockets_inherit_them);
     suite_add_tcase(s, tc);
 }
