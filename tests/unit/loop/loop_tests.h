@@ -21,7 +21,4 @@ struct sl_loop *start_loop(int index);
 /* Destroys a loop, failing the test on error. */
 void finish_loop(struct sl_loop *loop);
 
-/* Runs fn(arg) on the loop's thread and waits until it has returned. */
-void run_on_loop(struct sl_loop *loop, void (*fn)(void *arg), void *arg);
-
 #endif

@@ -64,7 +64,7 @@ START_TEST(group_runs_named_loops_and_reports_shutdown_once)
     ck_assert_ptr_null(sl_loop_group_get_loop(group, 3));
     for (size_t i = 0; i < 3; i++) {
         struct thread_facts facts;
-        run_on_loop(sl_loop_group_get_loop(group, i), read_thread_facts, &facts);
+        sl_test_run_on_loop(sl_loop_group_get_loop(group, i), read_thread_facts, &facts);
         char expected[32];
         snprintf(expected, sizeof(expected), "sl-test-%zu", i);
         ck_assert_str_eq(facts.name, expected);
@@ -99,7 +99,7 @@ START_TEST(pinned_loops_run_on_their_cpus)
     struct sl_loop_group *group = new_group(2, true, &done, _i);
     for (size_t i = 0; i < 2; i++) {
         struct thread_facts facts;
-        run_on_loop(sl_loop_group_get_loop(group, i), read_thread_facts, &facts);
+        sl_test_run_on_loop(sl_loop_group_get_loop(group, i), read_thread_facts, &facts);
         ck_assert_int_eq(facts.cpu, cpus[i % (size_t)n]);
     }
     ck_assert_int_eq(sl_loop_group_destroy(group), 0);
@@ -122,7 +122,7 @@ START_TEST(explicit_cpu_list_pins_each_loop_and_bad_lists_are_refused)
     ck_assert_int_eq(sl_loop_group_new(&opts, &group), 0);
     for (size_t i = 0; i < 3; i++) {
         struct thread_facts facts;
-        run_on_loop(sl_loop_group_get_loop(group, i), read_thread_facts, &facts);
+        sl_test_run_on_loop(sl_loop_group_get_loop(group, i), read_thread_facts, &facts);
         ck_assert_int_eq(facts.cpu, cpus[i % 2]);
     }
     ck_assert_int_eq(sl_loop_group_destroy(group), 0);
@@ -152,7 +152,7 @@ START_TEST(destroy_from_a_group_thread_is_refused_and_release_works_there)
     sl_test_latch_init(&done);
     struct sl_loop_group *group = new_group(2, false, &done, _i);
     struct release_from_loop r = {.group = group};
-    run_on_loop(sl_loop_group_get_loop(group, 1), destroy_then_release_from_a_loop, &r);
+    sl_test_run_on_loop(sl_loop_group_get_loop(group, 1), destroy_then_release_from_a_loop, &r);
     ck_assert_int_eq(r.destroy_rc, SL_E_WOULD_DEADLOCK);
     ck_assert(sl_test_latch_wait(&done, 1, 10000));
     sl_test_latch_clean_up(&done);
@@ -243,12 +243,12 @@ START_TEST(get_next_spreads_evenly_and_avoids_the_loaded_loop)
         ck_assert_int_eq(picks[j], 100); /* idle loops: ties go round-robin */
     }
     struct loaded_loop busy = {.loop = sl_loop_group_get_loop(group, 0)};
-    run_on_loop(busy.loop, add_load, &busy);
+    sl_test_run_on_loop(busy.loop, add_load, &busy);
     /* 8 subscriptions on loop 0; picks count as load too, so the others take 7 picks each. */
     for (int i = 0; i < 3 * 7; i++) {
         ck_assert_ptr_ne(sl_loop_group_get_next(group), busy.loop);
     }
-    run_on_loop(busy.loop, remove_load, &busy);
+    sl_test_run_on_loop(busy.loop, remove_load, &busy);
     ck_assert_int_eq(sl_loop_group_destroy(group), 0);
     sl_test_latch_clean_up(&done);
 }

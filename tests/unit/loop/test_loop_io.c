@@ -90,13 +90,13 @@ static void unsubscribe_on_loop(void *arg)
 
 static void watch_start(struct watch *w)
 {
-    run_on_loop(w->loop, subscribe_on_loop, w);
+    sl_test_run_on_loop(w->loop, subscribe_on_loop, w);
     ck_assert_int_eq(w->subscribe_rc, 0);
 }
 
 static void watch_stop(struct watch *w)
 {
-    run_on_loop(w->loop, unsubscribe_on_loop, w);
+    sl_test_run_on_loop(w->loop, unsubscribe_on_loop, w);
     sl_test_latch_clean_up(&w->latch);
 }
 
@@ -195,8 +195,8 @@ START_TEST(unsubscribing_inside_its_own_callback_is_safe)
     ck_assert(sl_test_latch_wait(&w.latch, 1, 10000));
     ck_assert_int_eq(write(fds[1], "y", 1), 1);
     /* A round trip through the loop proves the second write produced no callback. */
-    run_on_loop(loop, unsubscribe_on_loop, &w);
-    run_on_loop(loop, unsubscribe_on_loop, &w);
+    sl_test_run_on_loop(loop, unsubscribe_on_loop, &w);
+    sl_test_run_on_loop(loop, unsubscribe_on_loop, &w);
     ck_assert_int_eq(atomic_load(&w.calls), 1);
     ck_assert_uint_eq(sl_loop_load(loop), 0);
     sl_test_latch_clean_up(&w.latch);
@@ -231,8 +231,8 @@ START_TEST(unsubscribing_another_ready_watch_in_the_same_tick_is_safe)
     p.b.unsubscribe_other = &p.a;
     watch_start(&p.a);
     watch_start(&p.b);
-    run_on_loop(loop, make_both_ready, &p);
-    run_on_loop(loop, unsubscribe_on_loop, &p.a); /* one more tick has passed */
+    sl_test_run_on_loop(loop, make_both_ready, &p);
+    sl_test_run_on_loop(loop, unsubscribe_on_loop, &p.a); /* one more tick has passed */
     /* Whichever callback ran first removed the other: exactly one call in all. */
     ck_assert_int_eq(atomic_load(&p.a.calls) + atomic_load(&p.b.calls), 1);
     watch_stop(&p.a);
@@ -272,7 +272,7 @@ START_TEST(bad_subscriptions_get_specific_errors)
     ck_assert_int_eq(sl_loop_subscribe(loop, fds[0], SL_IO_READABLE, on_io, NULL, &sub),
                      SL_E_WRONG_THREAD);
     struct bad_subscribe b = {.loop = loop, .fd = fds[0]};
-    run_on_loop(loop, subscribe_badly, &b);
+    sl_test_run_on_loop(loop, subscribe_badly, &b);
     ck_assert_int_eq(b.rc_invalid_fd, SL_E_INVAL);
     ck_assert_int_eq(b.rc_no_events, SL_E_INVAL);
     ck_assert_int_eq(b.rc_twice, -EEXIST);

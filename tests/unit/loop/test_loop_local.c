@@ -71,7 +71,7 @@ START_TEST(local_storage_puts_fetches_replaces_and_removes)
     ck_assert_int_eq(sl_loop_local_put(loop, &s_key_a, NULL, NULL), SL_E_WRONG_THREAD);
     ck_assert_int_eq(sl_loop_local_fetch(loop, &s_key_a, &out), SL_E_WRONG_THREAD);
     ck_assert_int_eq(sl_loop_local_remove(loop, &s_key_a), SL_E_WRONG_THREAD);
-    run_on_loop(loop, exercise_locals, &c);
+    sl_test_run_on_loop(loop, exercise_locals, &c);
     finish_loop(loop); /* destroys what is left: the value 2 and the values 3..7 */
     ck_assert_int_eq(s_destroyed[2], 1);
     for (int i = 3; i < 8; i++) {

@@ -34,11 +34,6 @@ void finish_loop(struct sl_loop *loop)
     ck_assert_int_eq(sl_loop_destroy(loop), 0);
 }
 
-void run_on_loop(struct sl_loop *loop, void (*fn)(void *arg), void *arg)
-{
-    sl_test_run_on_loop(loop, fn, arg);
-}
-
 int main(void)
 {
     Suite *s = suite_create("loop");

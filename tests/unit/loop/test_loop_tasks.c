@@ -82,7 +82,7 @@ START_TEST(tasks_scheduled_on_the_loop_thread_run_in_order)
     struct fan_out *f = calloc(1, sizeof(*f));
     f->loop = loop;
     sl_test_latch_init(&f->latch);
-    run_on_loop(loop, schedule_hundred, f);
+    sl_test_run_on_loop(loop, schedule_hundred, f);
     ck_assert(sl_test_latch_wait(&f->latch, 100, 10000));
     for (int i = 0; i < 100; i++) {
         ck_assert_int_eq(f->order[i], i);
@@ -295,7 +295,7 @@ START_TEST(cancel_runs_the_task_with_cancelled_on_the_loop_thread)
     struct sl_loop *loop = start_loop(_i);
     struct cancel_case c = {.loop = loop};
     probe_init(&c.victim, loop, NULL, 0);
-    run_on_loop(loop, cancel_future_task, &c);
+    sl_test_run_on_loop(loop, cancel_future_task, &c);
     ck_assert_int_eq(atomic_load(&c.victim.cancels), 1);
     ck_assert_int_eq(atomic_load(&c.victim.runs), 0);
     ck_assert(c.victim.on_loop_thread);
@@ -358,7 +358,7 @@ START_TEST(destroy_and_wait_from_the_loop_thread_are_refused)
     struct sl_loop *loop = start_loop(_i);
     struct own_thread_calls calls = {.loop = loop};
     ck_assert(!sl_loop_is_on_callers_thread(loop));
-    run_on_loop(loop, call_blocking_apis_on_own_thread, &calls);
+    sl_test_run_on_loop(loop, call_blocking_apis_on_own_thread, &calls);
     ck_assert_int_eq(calls.destroy_rc, SL_E_WOULD_DEADLOCK);
     ck_assert_int_eq(calls.wait_rc, SL_E_WOULD_DEADLOCK);
     finish_loop(loop);

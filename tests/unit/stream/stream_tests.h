@@ -25,9 +25,6 @@ struct sl_loop *start_loop(void);
 /* Destroys a loop, failing the test on error. */
 void finish_loop(struct sl_loop *loop);
 
-/* Runs fn(arg) on the loop's thread and waits until it has returned. */
-void run_on_loop(struct sl_loop *loop, void (*fn)(void *arg), void *arg);
-
 /*
  * A fresh directory of the test's own (mkdtemp under $TMPDIR, or /tmp) written into dir, which
  * holds at least TEST_PATH_CAP bytes.

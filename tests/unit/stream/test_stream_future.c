@@ -316,7 +316,7 @@ START_TEST(a_loop_callback_is_deferred_even_when_the_future_is_already_done)
     struct done_probe p;
     probe_init(&p, loop);
     struct loop_registration r = {.loop = loop, .future = future, .probe = &p};
-    run_on_loop(loop, register_on_own_loop, &r);
+    sl_test_run_on_loop(loop, register_on_own_loop, &r);
     ck_assert_int_eq(r.rc, 0);
     ck_assert_int_eq(r.calls_right_after, 0);
     sl_future_release(future); /* the pending task keeps it alive */
@@ -418,7 +418,7 @@ START_TEST(waiting_on_a_loop_thread_is_refused)
     struct wait_on_loop w = {.pending = new_future(SL_FUTURE_VOID),
                              .done = new_future(SL_FUTURE_VOID)};
     ck_assert_int_eq(sl_future_complete(w.done), 0);
-    run_on_loop(loop, wait_on_loop_thread, &w);
+    sl_test_run_on_loop(loop, wait_on_loop_thread, &w);
     ck_assert_int_eq(w.pending_rc, SL_E_WOULD_DEADLOCK);
     ck_assert_int_eq(w.done_rc, SL_E_WOULD_DEADLOCK);
     finish_loop(loop);
