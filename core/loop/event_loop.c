@@ -18,7 +18,7 @@
 
 /* Readiness reports taken per tick; more simply wait for the next tick. */
 #define EVENTS_PER_TICK 256
-#define PICK_WINDOW_NS  (50 * SL_NS_PER_MS)
+#define PICK_WINDOW_NS  SL_NS_PER_SEC
 
 struct sl_io_subscription {
     struct sl_loop *loop;
@@ -59,8 +59,9 @@ struct sl_loop {
     bool dispatching;
     atomic_size_t subscription_count;
     /*
-     * get_next picks in the current and the previous window of PICK_WINDOW_NS (see
-     * loop_internal.h): pickers add to picks_now; the loop thread ages them at each tick.
+     * get_next picks not yet settled by a subscription, from the current and the previous
+     * window of PICK_WINDOW_NS (see loop_internal.h): pickers add to picks_now; the loop
+     * thread settles them (subscribe) and ages them (each tick), and alone writes picks_before.
      */
     atomic_size_t picks_now;
     atomic_size_t picks_before;
@@ -233,9 +234,8 @@ static void dispatch_io(struct sl_loop *loop, const struct sl_poll_event *events
 }
 
 /*
- * A pick counts as load for one to two windows: long enough for the work picked to reach the
- * loop and subscribe its socket (a connect takes several task hops), short enough that loops
- * whose sockets have gone are soon seen as idle again.
+ * A pick that never led to a subscription (a retry token, a failed connect) stops counting
+ * after one to two windows.
  */
 static void age_picks(struct sl_loop *loop, uint64_t now)
 {
@@ -304,6 +304,24 @@ int sl_loop_wait_for_stop(struct sl_loop *loop)
 
 /* IO -------------------------------------------------------------------------------------- */
 
+/*
+ * A new subscription is usually the socket some earlier pick was for: that pick now counts as
+ * the subscription, so it stops counting as a pick (oldest first). Loop thread only.
+ */
+static void settle_pick(struct sl_loop *loop)
+{
+    size_t before = atomic_load_explicit(&loop->picks_before, memory_order_relaxed);
+    if (before > 0) {
+        atomic_store_explicit(&loop->picks_before, before - 1, memory_order_relaxed);
+        return;
+    }
+    size_t now = atomic_load_explicit(&loop->picks_now, memory_order_relaxed);
+    while (now > 0 &&
+           !atomic_compare_exchange_weak_explicit(&loop->picks_now, &now, now - 1,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
 int sl_loop_subscribe(struct sl_loop *loop, int fd, int events, sl_io_event_fn *fn, void *user_data,
                       struct sl_io_subscription **out)
 {
@@ -319,6 +337,7 @@ int sl_loop_subscribe(struct sl_loop *loop, int fd, int events, sl_io_event_fn *
     }
     sl_list_push_back(&loop->subscriptions, &sub->node);
     atomic_fetch_add_explicit(&loop->subscription_count, 1, memory_order_relaxed);
+    settle_pick(loop);
     *out = sub;
     return 0;
 }

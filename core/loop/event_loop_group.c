@@ -244,8 +244,11 @@ struct sl_loop *sl_loop_group_get_next(struct sl_loop_group *group)
     size_t b = (a + 1 + (size_t)(mix(ticket) % (n - 1))) % n;
     /* Two choices: the less loaded wins, the round-robin pick on a tie, so idle loops fill evenly.
      */
-    return sl_loop_load(group->loops[b]) < sl_loop_load(group->loops[a]) ? group->loops[b]
-                                                                         : group->loops[a];
+    struct sl_loop *pick = sl_loop_load(group->loops[b]) < sl_loop_load(group->loops[a])
+                               ? group->loops[b]
+                               : group->loops[a];
+    sl__loop_note_pick(pick);
+    return pick;
 }
 
 struct sl_loop *sl_loop_group_get_loop(struct sl_loop_group *group, size_t index)

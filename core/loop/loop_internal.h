@@ -19,9 +19,10 @@ bool sl__loop_is_any_current(void);
 struct sl_loop;
 
 /*
- * Notes that the loop was just picked for new work (the group's get_next). For the next 50 to
- * 100 ms the pick counts towards sl_loop_load, so a burst of picks made before any of them has
- * subscribed a socket still spreads out. Thread: any.
+ * Notes that the loop was just picked for new work (the group's get_next). The pick counts
+ * towards sl_loop_load until a subscription on the loop settles it, or for one to two seconds
+ * if none does, so a burst of picks made before any of them has subscribed a socket still
+ * spreads out. Thread: any.
  */
 void sl__loop_note_pick(struct sl_loop *loop);
 

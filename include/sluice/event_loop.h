@@ -176,7 +176,8 @@ SL_API const char *sl_loop_name(const struct sl_loop *loop);
 
 /*
  * The load figure the loop group balances on: IO subscriptions, plus work picked for the loop
- * by sl_loop_group_get_next since its last tick. Thread: any.
+ * by sl_loop_group_get_next that no subscription has settled yet (for at most ~2 s).
+ * Thread: any.
  */
 SL_API size_t sl_loop_load(const struct sl_loop *loop);
 

@@ -488,7 +488,9 @@ START_TEST(five_hundred_clients_spread_over_the_loops)
     }
     for (int i = 0; i < 3; i++) {
         ck_assert_msg(per_loop[i] > 2 * N / 3 - N / 5 && per_loop[i] < 2 * N / 3 + N / 5,
-                      "loops hold %d %d %d channels", per_loop[0], per_loop[1], per_loop[2]);
+                      "loops hold %d %d %d channels (server %d %d %d)", per_loop[0], per_loop[1],
+                      per_loop[2], atomic_load(&srv.per_loop[0]), atomic_load(&srv.per_loop[1]),
+                      atomic_load(&srv.per_loop[2]));
     }
     client_echo(&clients[N - 1], "last one in");
     for (int i = 0; i < N; i++) {

@@ -242,14 +242,28 @@ START_TEST(get_next_spreads_evenly_and_avoids_the_loaded_loop)
     for (int j = 0; j < 4; j++) {
         ck_assert_int_eq(picks[j], 100); /* idle loops: ties go round-robin */
     }
+    /*
+     * 8 subscriptions on loop 0 settle 8 of its 100 picks, so its load stays 100 (they were
+     * what those picks were for) and round-robin goes on.
+     */
     struct loaded_loop busy = {.loop = sl_loop_group_get_loop(group, 0)};
     sl_test_run_on_loop(busy.loop, add_load, &busy);
-    /* 8 subscriptions on loop 0; picks count as load too, so the others take 7 picks each. */
+    ck_assert_uint_eq(sl_loop_load(busy.loop), 100);
+    sl_test_run_on_loop(busy.loop, remove_load, &busy);
+    ck_assert_int_eq(sl_loop_group_destroy(group), 0);
+
+    /* In a fresh group, 8 subscriptions with no picks behind them make loop 0 the loaded one:
+     * the others take 7 picks each before it is a candidate again. */
+    group = new_group(4, false, &done, _i);
+    busy.loop = sl_loop_group_get_loop(group, 0);
+    sl_test_run_on_loop(busy.loop, add_load, &busy);
+    ck_assert_uint_eq(sl_loop_load(busy.loop), 8);
     for (int i = 0; i < 3 * 7; i++) {
         ck_assert_ptr_ne(sl_loop_group_get_next(group), busy.loop);
     }
     sl_test_run_on_loop(busy.loop, remove_load, &busy);
     ck_assert_int_eq(sl_loop_group_destroy(group), 0);
+    ck_assert_uint_eq(sl_test_latch_get(&done), 2);
     sl_test_latch_clean_up(&done);
 }
 END_TEST
