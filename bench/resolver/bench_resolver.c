@@ -12,23 +12,16 @@
  */
 
 #include "bench_util.h"
+#include "dnsmasq.h"
 
 #include <sluice/clock.h>
 #include <sluice/error.h>
 #include <sluice/host_resolver.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #define IN_FLIGHT 64
 
@@ -38,72 +31,10 @@ static void die(const char *what)
     exit(1);
 }
 
-/* dnsmasq -------------------------------------------------------------------------------------- */
-
-struct dnsmasq {
-    pid_t pid;
-    char dir[64];
-    char servers[32];
-};
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sin);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sin, len) || getsockname(fd, (void *)&sin, &len)) {
-        die("port");
-    }
-    close(fd);
-    return ntohs(sin.sin_port);
-}
-
-static void dnsmasq_start(struct dnsmasq *d)
-{
-    strcpy(d->dir, "/tmp/sluice-bench-dns-XXXXXX");
-    if (!mkdtemp(d->dir)) {
-        die("mkdtemp");
-    }
-    int port = free_port();
-    snprintf(d->servers, sizeof(d->servers), "127.0.0.1:%d", port);
-    char path[128];
-    snprintf(path, sizeof(path), "%s/dnsmasq.conf", d->dir);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        die("config");
-    }
-    fprintf(f,
-            "port=%d\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n"
-            "no-daemon\nuser=%s\npid-file=\ncache-size=0\n"
-            /* One wildcard answer for every name under .bench: dnsmasq scans host-record
-             * lines one by one, so 100k of them would measure dnsmasq, not the resolver. */
-            "address=/bench/10.1.2.3\nlocal-ttl=300\n",
-            port, getuid() == 0 ? "root" : "nobody");
-    fclose(f);
-    d->pid = fork();
-    if (d->pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, 1);
-        dup2(null, 2);
-        char arg[160];
-        snprintf(arg, sizeof(arg), "--conf-file=%s", path);
-        execl("/usr/sbin/dnsmasq", "dnsmasq", arg, (char *)NULL);
-        _exit(127);
-    }
-    struct timespec ts = {.tv_nsec = 300 * 1000 * 1000}; /* it reads its records first */
-    nanosleep(&ts, NULL);
-}
-
-static void dnsmasq_stop(struct dnsmasq *d)
-{
-    kill(d->pid, SIGTERM);
-    waitpid(d->pid, NULL, 0);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
-    if (system(cmd) != 0) {
-        die("cleanup");
-    }
-}
+/* dnsmasq (tests/support/dnsmasq.c) answers every name under .bench with one wildcard line:
+ * with a host-record line per name it scans them all per query, and the cold figure would
+ * measure dnsmasq, not the resolver. No query log: it would slow dnsmasq down. */
+static const char *const DNS_CONFIG = "address=/bench/10.1.2.3\nlocal-ttl=300\ncache-size=0\n";
 
 /* Load ----------------------------------------------------------------------------------------- */
 
@@ -190,7 +121,11 @@ int main(int argc, char **argv)
     int cold_per_run = args.quick ? 2000 : 20000;
     int cached_per_run = args.quick ? 50000 : 1000000;
     struct dnsmasq dns;
-    dnsmasq_start(&dns);
+    char why[256];
+    if (dnsmasq_start(&dns, DNS_CONFIG, false, why, sizeof(why)) != 0) {
+        fprintf(stderr, "bench_resolver: %s\n", why);
+        return 1;
+    }
 
     int cpu, other;
     bench_pick_cpus(&cpu, &other);
@@ -225,7 +160,9 @@ int main(int argc, char **argv)
     if (sl_loop_destroy(loop)) {
         die("loop destroy");
     }
-    dnsmasq_stop(&dns);
+    if (dnsmasq_stop(&dns) != 0) {
+        die("dnsmasq cleanup");
+    }
     free(cold);
     free(cached);
     return 0;

@@ -3,26 +3,21 @@
 #define SL_DNS_SERVER_H
 
 /*
- * A real DNS server for tests: dnsmasq (Debian's dnsmasq-base) on 127.0.0.1 and a free port,
- * answering only for the records the test gives it (names under .test; anything else under
- * .test is NXDOMAIN) and logging every query so tests can count them.
+ * A real DNS server for tests: dnsmasq (see dnsmasq.h) answering only for the records the test
+ * gives it (names under .test; anything else under .test is NXDOMAIN) and logging every query
+ * so tests can count them. Failures fail the test.
  */
 
-#include <stdbool.h>
-#include <sys/types.h>
+#include "dnsmasq.h"
 
 struct test_dns_server {
-    pid_t pid;
-    int port;
-    char dir[64];
-    char log_path[96];
-    char servers[32]; /* "127.0.0.1:port", for sl_host_resolver_options.name_servers */
+    struct dnsmasq process; /* process.servers is what sl_host_resolver_options wants */
 };
 
 /*
  * Starts dnsmasq with these extra configuration lines, e.g.
  *   "host-record=a.test,10.0.0.1,fd00::1,30\nhost-record=b.test,10.0.0.2"
- * (the last field of host-record is the TTL). Fails the test if it does not come up.
+ * (the last field of host-record is the TTL).
  */
 void test_dns_server_start(struct test_dns_server *server, const char *records);
 

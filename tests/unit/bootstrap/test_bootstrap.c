@@ -46,7 +46,7 @@ static void setup(void)
                                           .user_data = &s_group_gone};
     ck_assert_int_eq(sl_loop_group_new(&gopts, &s_group), 0);
     struct sl_host_resolver_options ropts = {.loop = sl_loop_group_get_loop(s_group, 0),
-                                             .name_servers = s_dns.servers};
+                                             .name_servers = s_dns.process.servers};
     ck_assert_int_eq(sl_host_resolver_new(&ropts, &s_resolver), 0);
     struct sl_client_bootstrap_options copts = {.group = s_group, .resolver = s_resolver};
     ck_assert_int_eq(sl_client_bootstrap_new(&copts, &s_client), 0);

@@ -54,7 +54,7 @@ static struct sl_host_resolver *new_resolver(struct sl_host_resolver_options opt
 {
     opts.loop = s_home;
     if (!opts.name_servers) {
-        opts.name_servers = s_dns.servers;
+        opts.name_servers = s_dns.process.servers;
     }
     struct sl_host_resolver *r = NULL;
     ck_assert_int_eq(sl_host_resolver_new(&opts, &r), 0);
