@@ -47,7 +47,30 @@ SL_BEGIN_DECLS
     XX(INVALID_HOSTNAME, "invalid host name (empty, too long, or bad characters)")              \
     XX(RETRY_EXHAUSTED, "retry refused: max retries reached")                                   \
     XX(RETRY_QUOTA_EXCEEDED, "retry refused: the partition's retry token bucket is empty")      \
-    XX(RETRY_NOT_RETRYABLE, "retry refused: the error is not retryable")
+    XX(RETRY_NOT_RETRYABLE, "retry refused: the error is not retryable")                        \
+    XX(TLS_INTERNAL, "TLS: OpenSSL failed (see the log for its reason)")                        \
+    XX(TLS_PEM_INVALID, "TLS: PEM data holds no certificate or key, or cannot be parsed")       \
+    XX(TLS_PKCS12_INVALID, "TLS: PKCS#12 data cannot be parsed or the password is wrong")       \
+    XX(TLS_KEY_MISMATCH, "TLS: the private key does not match the certificate")                 \
+    XX(TLS_TRUST_STORE, "TLS: the trust store (CA file, directory or PEM) cannot be loaded")    \
+    XX(TLS_BAD_CIPHER_LIST, "TLS: no usable cipher suite or group in the list")                 \
+    XX(TLS_BAD_ALPN_LIST, "TLS: ALPN list is empty or has a protocol over 255 bytes")           \
+    XX(TLS_NOT_NEGOTIATED, "TLS: the handshake has not finished")                               \
+    XX(TLS_HANDSHAKE_TIMEOUT, "TLS: the handshake did not finish in time")                      \
+    XX(TLS_HANDSHAKE_FAILED, "TLS: handshake failure (no cipher, group or version in common)")  \
+    XX(TLS_PROTOCOL_VERSION, "TLS: no protocol version in common")                              \
+    XX(TLS_UNKNOWN_CA, "TLS: certificate issued by an unknown or untrusted CA")                 \
+    XX(TLS_CERT_EXPIRED, "TLS: certificate expired or not yet valid")                           \
+    XX(TLS_BAD_HOSTNAME, "TLS: certificate does not match the server name or address")          \
+    XX(TLS_CERT_INVALID, "TLS: certificate failed verification")                                \
+    XX(TLS_CERT_REQUIRED, "TLS: the peer did not present a required certificate")               \
+    XX(TLS_BAD_CERTIFICATE, "TLS: the peer rejected our certificate")                           \
+    XX(TLS_DECRYPT_ERROR, "TLS: a record failed to decrypt or verify (corrupted or forged)")    \
+    XX(TLS_NO_ALPN, "TLS: no application protocol (ALPN) in common")                            \
+    XX(TLS_RENEGOTIATION_REFUSED, "TLS: renegotiation is not allowed")                          \
+    XX(TLS_TRUNCATED, "TLS: the connection ended without close_notify (truncated)")             \
+    XX(TLS_PROTOCOL_ERROR, "TLS: the peer broke the protocol (unexpected or bad message)")      \
+    XX(TLS_ALERT, "TLS: the peer sent a fatal alert")
 
 /* Codes count down from SL_E_BASE: the first entry is -10000, the next -10001, and so on. */
 #define SL_E_BASE                        (-10000)
