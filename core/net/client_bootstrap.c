@@ -41,6 +41,7 @@ struct connect_request {
     struct sl_client_bootstrap *bootstrap;
     struct sl_socket_channel_options opts;
     char *host;
+    struct sl__tls_copy *tls; /* NULL: plain */
     struct sl_loop *loop;
     struct sl_task start_task;
     struct sl_task stagger_task;
@@ -67,6 +68,7 @@ static void free_request_if_done(struct connect_request *req)
         return;
     }
     struct sl_client_bootstrap *bootstrap = req->bootstrap;
+    sl__tls_copy_free(req->tls);
     sl_free(req->host);
     sl_free(req);
     sl_client_bootstrap_release(bootstrap); /* the request's reference */
@@ -145,6 +147,7 @@ static void win(struct connect_request *req, struct attempt *winner)
     }
     *b = (struct sl__channel_binding){.socket = socket,
                                       .handler_options = req->opts.handler_options,
+                                      .tls = req->tls ? &req->tls->opts : NULL,
                                       .on_ready = on_channel_ready,
                                       .ready_context = req,
                                       .on_shutdown = req->opts.on_shutdown,
@@ -326,9 +329,19 @@ int sl_client_bootstrap_new_socket_channel(struct sl_client_bootstrap *bootstrap
         return SL_E_NOMEM;
     }
     memcpy(req->host, opts->host, len + 1);
+    char session_key[300];
+    snprintf(session_key, sizeof(session_key), "%s:%u", opts->host, opts->port);
+    int rc = sl__tls_copy_new(opts->tls_options, false, opts->host, session_key,
+                              opts->handler_options.allow_half_close, &req->tls);
+    if (rc < 0) {
+        sl_free(req->host);
+        sl_free(req);
+        return rc;
+    }
     req->bootstrap = bootstrap;
     req->opts = *opts;
     req->opts.host = req->host;
+    req->opts.tls_options = NULL; /* the copy in req->tls is the one used */
     req->loop = opts->loop ? opts->loop : sl_loop_group_get_next(bootstrap->group);
     req->pending = 1;                       /* the start task */
     sl_client_bootstrap_acquire(bootstrap); /* the request's reference */

@@ -23,6 +23,7 @@ struct sl_listener {
     struct sl_ref ref;
     struct sl_server_bootstrap *bootstrap;
     struct sl_listener_options opts;
+    struct sl__tls_copy *tls; /* NULL: plain */
     struct sl_socket *socket;
     struct sl_socket_endpoint bound;
     struct sl_loop *loop; /* where accepting happens */
@@ -47,6 +48,7 @@ static void release_listener(struct sl_listener *listener)
         listener->opts.on_destroy(listener, listener->opts.user_data);
     }
     struct sl_server_bootstrap *bootstrap = listener->bootstrap;
+    sl__tls_copy_free(listener->tls);
     sl_free(listener);
     sl_server_bootstrap_release(bootstrap); /* the listener's reference */
 }
@@ -85,6 +87,7 @@ static void incoming_task_fn(struct sl_task *task, void *arg, enum sl_task_statu
     }
     *b = (struct sl__channel_binding){.socket = in->socket,
                                       .handler_options = listener->opts.handler_options,
+                                      .tls = listener->tls ? &listener->tls->opts : NULL,
                                       .on_ready = on_channel_ready,
                                       .ready_context = in,
                                       .on_shutdown = listener->opts.on_shutdown,
@@ -150,8 +153,14 @@ int sl_server_bootstrap_new_listener(struct sl_server_bootstrap *bootstrap,
     struct sl_listener *listener = sl_calloc(1, sizeof(*listener));
     SL_ENSURE(listener, SL_E_NOMEM);
     listener->opts = *opts;
-    int rc = open_socket(listener);
+    listener->opts.tls_options = NULL; /* the copy in listener->tls is the one used */
+    int rc = sl__tls_copy_new(opts->tls_options, true, NULL, NULL,
+                              opts->handler_options.allow_half_close, &listener->tls);
+    if (rc == 0) {
+        rc = open_socket(listener);
+    }
     if (rc < 0) {
+        sl__tls_copy_free(listener->tls);
         sl_socket_destroy(listener->socket);
         sl_free(listener);
         return rc;

@@ -8,6 +8,7 @@
 #include <sluice/host_resolver.h>
 #include <sluice/socket.h>
 #include <sluice/socket_handler.h>
+#include <sluice/tls.h>
 
 SL_BEGIN_DECLS
 
@@ -47,6 +48,12 @@ struct sl_socket_channel_options {
     enum sl_host_family family;       /* which address families to try (default: both) */
     struct sl_loop *loop;             /* the channel's loop; NULL: the group picks one */
     uint32_t happy_eyeballs_delay_ms; /* head start of each attempt over the next; 0: 250 */
+    /*
+     * Optional TLS (copied). on_setup then runs after the handshake, with the TLS handler in
+     * slot 1, or with the handshake's error (SL_E_TLS_*). server_name defaults to host;
+     * session_key to "host:port"; allow_half_close to handler_options.allow_half_close.
+     */
+    const struct sl_tls_connection_options *tls_options;
     /* channel with the socket handler in slot 0, or NULL and an error: exactly once */
     sl_channel_setup_fn *on_setup;
     sl_channel_shutdown_fn *on_shutdown; /* may be NULL */
@@ -92,7 +99,13 @@ struct sl_listener_options {
     struct sl_socket_endpoint endpoint; /* port 0 picks one: see sl_listener_get_bound_address */
     struct sl_socket_options socket_options;
     struct sl_socket_handler_options handler_options;
-    int backlog;                          /* 0: 1024 */
+    int backlog; /* 0: 1024 */
+    /*
+     * Optional TLS (copied; the context must be a server context). on_incoming then gets each
+     * channel after its handshake, with the TLS handler in slot 1; a failed handshake is
+     * reported with its error and channel NULL. allow_half_close follows handler_options.
+     */
+    const struct sl_tls_connection_options *tls_options;
     sl_listener_incoming_fn *on_incoming; /* required; on the new channel's loop */
     sl_channel_shutdown_fn *on_shutdown;  /* each incoming channel's shutdown; may be NULL */
     sl_listener_destroy_fn *on_destroy;   /* may be NULL */
