@@ -196,7 +196,7 @@ static int write_plaintext(struct tls_handler *h, struct sl_msg *plaintext)
         int rc = SSL_write_ex(h->ssl, plaintext->data.data, len, &written);
         if (rc != 1) {
             int err = SSL_get_error(h->ssl, rc);
-            sl__tls_fail(h, sl__tls_classify_failure(h->ssl, err, h->reason, sizeof(h->reason)));
+            sl__tls_fail(h, sl__tls_failure_code(h, err));
             return SL_E_SHUTTING_DOWN;
         }
     }
@@ -261,7 +261,7 @@ static void on_read_error(struct tls_handler *h, int rc, int err)
     if (err == SSL_ERROR_ZERO_RETURN) {
         on_close_notify(h);
     } else if (err != SSL_ERROR_WANT_READ) {
-        sl__tls_fail(h, sl__tls_classify_failure(h->ssl, err, h->reason, sizeof(h->reason)));
+        sl__tls_fail(h, sl__tls_failure_code(h, err));
     }
 }
 

@@ -36,6 +36,7 @@ struct tls_handler {
     struct sl_list pending_writes; /* plaintext written before the handshake ended */
     bool close_notify_sent;
     bool write_shut_down;
+    bool refused_renegotiation; /* we sent no_renegotiation: the peer's reaction is about that */
 
     bool pumping; /* re-entry guard: a handler to the right may call back into us */
     bool pump_again;
@@ -74,6 +75,8 @@ void sl__tls_advance_handshake(struct tls_handler *h);
 void sl__tls_start_timeout(struct tls_handler *h);
 /* The connection failed after code (a SL_E_TLS_* code): alert out, channel shut down. */
 void sl__tls_fail(struct tls_handler *h, int code);
+/* The SL_E_TLS_* code for a failed OpenSSL call that returned err (fills h->reason). */
+int sl__tls_failure_code(struct tls_handler *h, int err);
 /* Tells on_negotiated that the handshake failed with code (h->reason says why). */
 void sl__tls_report_failure(struct tls_handler *h, int code);
 

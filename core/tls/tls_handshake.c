@@ -78,6 +78,28 @@ static int configure_client(struct tls_handler *h)
     return 0;
 }
 
+/*
+ * Renegotiation is refused with a no_renegotiation warning; OpenSSL peers answer that with a
+ * fatal handshake_failure. Remembering that we refused turns their answer into the real reason.
+ */
+static void info_callback(const SSL *ssl, int where, int value)
+{
+    if ((where & SSL_CB_WRITE_ALERT) && (value & 0xff) == SSL_AD_NO_RENEGOTIATION) {
+        struct tls_handler *h = SSL_get_app_data(ssl);
+        h->refused_renegotiation = true;
+        SL_LOG_INFO(SL_LS_TLS, "refused the peer's renegotiation");
+    }
+}
+
+int sl__tls_failure_code(struct tls_handler *h, int err)
+{
+    int code = sl__tls_classify_failure(h->ssl, err, h->reason, sizeof(h->reason));
+    if (h->refused_renegotiation && h->state == TLS_OPEN) {
+        return SL_E_TLS_RENEGOTIATION_REFUSED;
+    }
+    return code;
+}
+
 int sl__tls_handler_configure(struct tls_handler *h, const struct sl_tls_connection_options *o)
 {
     h->handshake_timeout_ms =
@@ -99,6 +121,7 @@ int sl__tls_handler_configure(struct tls_handler *h, const struct sl_tls_connect
     }
     SSL_set_bio(h->ssl, bio, bio);
     SSL_set_app_data(h->ssl, h);
+    SSL_set_info_callback(h->ssl, info_callback);
     SSL_set_read_ahead(h->ssl, 1); /* fewer, larger reads from the queued messages */
     if (h->ctx->is_server) {
         SSL_set_accept_state(h->ssl);
@@ -220,7 +243,7 @@ void sl__tls_advance_handshake(struct tls_handler *h)
         sl__tls_on_open(h);
         return;
     }
-    sl__tls_fail(h, sl__tls_classify_failure(h->ssl, err, h->reason, sizeof(h->reason)));
+    sl__tls_fail(h, sl__tls_failure_code(h, err));
 }
 
 static void timeout_fn(struct sl_task *task, void *arg, enum sl_task_status status)

@@ -260,6 +260,14 @@ int sl__tls_load_trust(SSL_CTX *ssl_ctx, const struct sl_tls_ctx_options *o)
     if (o->ca_pem.len) {
         SL_TRY(add_pem_cas(ssl_ctx, o->ca_pem));
     }
+    if (o->client_auth != SL_TLS_CLIENT_AUTH_NONE && o->ca_file) {
+        /* Name the CAs in CertificateRequest, so clients holding several certificates pick. */
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(o->ca_file);
+        if (names) {
+            SSL_CTX_set_client_CA_list(ssl_ctx, names);
+        }
+        ERR_clear_error();
+    }
     if (!custom || o->trust_default_too) {
         warn_if_default_store_missing();
         if (!SSL_CTX_set_default_verify_paths(ssl_ctx)) {

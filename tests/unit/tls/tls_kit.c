@@ -235,8 +235,8 @@ static size_t stream_message_overhead(struct sl_handler *handler)
 static void stream_destroy(struct sl_handler *handler)
 {
     struct stream_end *end = end_of(handler); /* the test owns it: just say it is let go */
-    atomic_store(&end->destroyed, true);
     sl_test_latch_add(&end->latch, 1);
+    atomic_store(&end->destroyed, true); /* last: the test may free the latch once it sees it */
 }
 
 static bool stream_end_is_destroyed(struct stream_end *end)
@@ -360,21 +360,21 @@ static void on_incoming(struct sl_listener *listener, int status, struct sl_chan
     size_t i = atomic_fetch_add(&srv->next, 1);
     ck_assert_uint_lt(i, srv->count);
     struct stream_end *end = &srv->ends[i];
+    sl_test_latch_add(&srv->events, 1);
     stream_end_attach(end, channel);
     atomic_fetch_add(&end->setups, 1);
     sl_test_latch_add(&end->latch, 1);
-    sl_test_latch_add(&srv->events, 1);
 }
 
 static void on_server_channel_shutdown(struct sl_channel *channel, int status, void *user_data)
 {
     struct kit_server *srv = user_data;
+    sl_test_latch_add(&srv->events, 1); /* first: once the end hears, the test may stop srv */
     for (size_t i = 0; i < srv->count; i++) {
         if (srv->ends[i].channel == channel) {
             on_shutdown(channel, status, &srv->ends[i]);
         }
     }
-    sl_test_latch_add(&srv->events, 1);
 }
 
 static void on_listener_destroyed(struct sl_listener *listener, void *user_data)

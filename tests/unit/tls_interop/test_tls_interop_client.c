@@ -605,7 +605,8 @@ START_TEST(client_refuses_renegotiation_from_s_server)
      * "R" makes s_server send a HelloRequest. Our context sets SSL_OP_NO_RENEGOTIATION, so the
      * client answers with a no_renegotiation warning instead of a new hello. s_server treats
      * that as fatal (it prints "no renegotiation") and ends the connection with a
-     * handshake_failure alert, which is the code our channel shuts down with.
+     * handshake_failure alert; the handler remembers that it refused, so the channel ends with
+     * SL_E_TLS_RENEGOTIATION_REFUSED rather than a generic handshake failure.
      */
     const char *args[] = {"-cert",   g_certs.server.cert, "-key", g_certs.server.key,
                           "-tls1_2", "-naccept",          "1",    NULL};
@@ -620,7 +621,7 @@ START_TEST(client_refuses_renegotiation_from_s_server)
     exchange_lines(&c, server, 1);
     peer_send(server, "R\n", 2);
     ck_assert(sl_test_latch_wait(&c.latch, 2, 10000));
-    ck_assert_msg(c.shutdown_status == SL_E_TLS_HANDSHAKE_FAILED, "the channel ended with %s",
+    ck_assert_msg(c.shutdown_status == SL_E_TLS_RENEGOTIATION_REFUSED, "the channel ended with %s",
                   sl_error_name(c.shutdown_status));
     peer_expect(server, "no renegotiation", true);
     client_close(&c);

@@ -472,7 +472,8 @@ START_TEST(server_refuses_renegotiation_from_s_client)
     /*
      * "R" makes s_client send a new ClientHello. Our context sets SSL_OP_NO_RENEGOTIATION, so
      * the server answers with a no_renegotiation warning; s_client treats that as fatal ("no
-     * renegotiation") and sends handshake_failure, which is what our channel ends with.
+     * renegotiation") and sends handshake_failure; the handler knows it refused, so the channel
+     * ends with SL_E_TLS_RENEGOTIATION_REFUSED.
      */
     struct sl_tls_ctx *ctx = server_ctx(&g_certs.server);
     struct server srv;
@@ -483,8 +484,8 @@ START_TEST(server_refuses_renegotiation_from_s_client)
     exchange_lines(&srv, client, 1);
     peer_send(client, "R\n", 2);
     ck_assert(sl_test_latch_wait(&srv.events, 2, 10000));
-    ck_assert_msg(srv.shutdown_status == SL_E_TLS_HANDSHAKE_FAILED, "the channel ended with %s",
-                  sl_error_name(srv.shutdown_status));
+    ck_assert_msg(srv.shutdown_status == SL_E_TLS_RENEGOTIATION_REFUSED,
+                  "the channel ended with %s", sl_error_name(srv.shutdown_status));
     peer_expect(client, "no renegotiation", true);
     (void)peer_finish(client);
     server_stop(&srv);
