@@ -33,8 +33,10 @@
 #include "tls_idle.h"
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum metric {
     M_BULK_AES128GCM,
@@ -180,14 +182,23 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     static struct plan p;
     plan_init(&p, &args);
+    /* BENCH_TLS_ONLY=bulk|handshakes|idle runs one group (for profiling); the rest print 0. */
+    const char *only = getenv("BENCH_TLS_ONLY");
+    bool all = !only || !*only;
     for (size_t r = 0; r < p.runs; r++) {
-        run_bulk(&p, r);
-        run_handshakes(&p, r, M_HS_ECDSA, false);
-        run_handshakes(&p, r, M_HS_RSA, false);
-        run_handshakes(&p, r, M_HS_RESUMED, true);
+        if (all || strcmp(only, "bulk") == 0) {
+            run_bulk(&p, r);
+        }
+        if (all || strcmp(only, "handshakes") == 0) {
+            run_handshakes(&p, r, M_HS_ECDSA, false);
+            run_handshakes(&p, r, M_HS_RSA, false);
+            run_handshakes(&p, r, M_HS_RESUMED, true);
+        }
     }
     report(&p);
-    report_idle(&p);
+    if (all || strcmp(only, "idle") == 0) {
+        report_idle(&p);
+    }
     plan_clean_up(&p);
     return 0;
 }

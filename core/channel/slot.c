@@ -181,6 +181,17 @@ int sl_slot_send(struct sl_slot *slot, struct sl_msg *msg, enum sl_direction dir
     return 0;
 }
 
+void sl_slot_write_now(struct sl_slot *slot, struct sl_cursor data, size_t *written)
+{
+    SL_ASSERT(sl_loop_is_on_callers_thread(slot->channel->loop));
+    *written = 0;
+    struct sl_slot *to = slot->left;
+    if (to && to->handler && to->handler->vtable->write_now && !to->write_shut_down) {
+        to->handler->vtable->write_now(to->handler, to, data, written);
+        to->write_bytes += *written;
+    }
+}
+
 /* Read windows ---------------------------------------------------------------------------- */
 
 /*

@@ -308,6 +308,19 @@ static int sh_on_write(struct sl_handler *handler, struct sl_slot *slot, struct 
     return 0;
 }
 
+/* Bytes from a handler's own buffer, straight to the kernel when nothing is queued ahead. */
+static void sh_write_now(struct sl_handler *handler, struct sl_slot *slot, struct sl_cursor data,
+                         size_t *written)
+{
+    (void)slot;
+    struct socket_handler *h = from_base(handler);
+    *written = 0;
+    if (!h->write_shut_down) {
+        sl_socket_write_now(h->socket, data, written);
+        h->io_write_bytes += *written;
+    }
+}
+
 /* Shutdown -------------------------------------------------------------------------------- */
 
 static void flush_timer_fn(struct sl_task *task, void *arg, enum sl_task_status status)
@@ -415,6 +428,7 @@ static const struct sl_handler_vtable s_socket_handler_vtable = {
     .destroy = sh_destroy,
     .gather_stats = sh_gather_stats,
     .reset_stats = sh_reset_stats,
+    .write_now = sh_write_now,
 };
 
 int sl_socket_handler_new(struct sl_socket *socket, const struct sl_socket_handler_options *opts,

@@ -192,6 +192,25 @@ int sl_socket_write(struct sl_socket *socket, struct sl_write_req *req, struct s
     return 0;
 }
 
+void sl_socket_write_now(struct sl_socket *socket, struct sl_cursor data, size_t *written)
+{
+    *written = 0;
+    if (socket->fd < 0 || socket->state != SL__SOCKET_CONNECTED || socket->fatal_error ||
+        socket->options.type != SL_SOCKET_STREAM || socket->shutdown_write_requested ||
+        sl__wq_has_pending(&socket->wq) || data.len == 0) {
+        return;
+    }
+    SL_ASSERT(sl_loop_is_on_callers_thread(socket->loop));
+    ssize_t n;
+    do {
+        n = send(socket->fd, data.ptr, data.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        *written = (size_t)n;
+        socket->wq.written_bytes += (size_t)n;
+    }
+}
+
 int sl_socket_shutdown_write(struct sl_socket *socket)
 {
     SL_ENSURE(socket->fd >= 0 && socket->state == SL__SOCKET_CONNECTED, SL_E_CLOSED);

@@ -2,6 +2,7 @@
 #include "tls_handler.h"
 
 #include <sluice/alloc.h>
+#include <sluice/clock.h>
 #include <sluice/error.h>
 #include <sluice/log.h>
 
@@ -59,6 +60,48 @@ static size_t record_overhead(struct tls_handler *h)
     return c && SSL_CIPHER_is_aead(c) ? OVERHEAD_AEAD : OVERHEAD_CBC;
 }
 
+/* Idle memory --------------------------------------------------------------------------------- */
+
+/*
+ * OpenSSL keeps a read and a write buffer of about 17 KiB each per connection. They are freed
+ * once the connection has seen no records for IDLE_RELEASE_NS, so an idle channel costs little,
+ * without a malloc/free per record while data flows.
+ */
+#define IDLE_RELEASE_NS (50 * SL_NS_PER_MS)
+
+static void schedule_idle_check(struct tls_handler *h);
+
+static void idle_fn(struct sl_task *task, void *arg, enum sl_task_status status)
+{
+    (void)task;
+    struct tls_handler *h = arg;
+    h->idle_task_pending = false;
+    if (status != SL_TASK_RUN || h->state != TLS_OPEN) {
+        return;
+    }
+    if (h->active_since_check || !SSL_free_buffers(h->ssl)) {
+        h->active_since_check = false;
+        schedule_idle_check(h); /* busy, or a partial record still buffered: look again later */
+    }
+}
+
+static void schedule_idle_check(struct tls_handler *h)
+{
+    struct sl_channel *channel = tls_channel(h);
+    h->idle_task_pending = true;
+    sl_channel_task_init(&h->idle_task, idle_fn, h, "tls_release_buffers");
+    sl_channel_schedule_task_at(channel, &h->idle_task,
+                                sl_loop_now_ns(sl_channel_loop(channel)) + IDLE_RELEASE_NS);
+}
+
+static void note_activity(struct tls_handler *h)
+{
+    h->active_since_check = true;
+    if (!h->idle_task_pending && h->state == TLS_OPEN) {
+        schedule_idle_check(h);
+    }
+}
+
 /* The BIO's side ------------------------------------------------------------------------------ */
 
 static int bio_take(void *io, uint8_t *dst, size_t len, size_t *n)
@@ -94,6 +137,14 @@ static int bio_put(void *io, const uint8_t *src, size_t len)
 {
     struct tls_handler *h = io;
     struct sl_channel *channel = tls_channel(h);
+    if (!h->out) {
+        /* Nothing of ours is waiting: the socket may take the record from OpenSSL's buffer. */
+        size_t taken = 0;
+        sl_slot_write_now(h->base.slot, sl_cursor_from(src, len), &taken);
+        h->io_write_bytes += taken;
+        src += taken;
+        len -= taken;
+    }
     while (len > 0) {
         if (h->out && h->out->data.len == h->out->data.cap) {
             struct sl_msg *full = h->out;
@@ -130,9 +181,42 @@ static void on_ciphertext_written(struct sl_channel *channel, struct sl_msg *msg
     sl_channel_release_msg(channel, plaintext);
 }
 
+static void completion_fn(struct sl_task *task, void *arg, enum sl_task_status status)
+{
+    (void)task;
+    (void)status; /* cancelled or not, those bytes did reach the kernel */
+    struct tls_handler *h = arg;
+    h->completion_task_pending = false;
+    struct sl_channel *channel = tls_channel(h);
+    struct sl_list_node *node;
+    while ((node = sl_list_front(&h->written)) != NULL) {
+        sl_list_remove(node);
+        struct sl_msg *msg = sl_container_of(node, struct sl_msg, node);
+        sl_msg_complete_fn *on_complete = msg->on_complete;
+        msg->on_complete = NULL;
+        on_complete(channel, msg, 0, msg->user_data);
+        sl_channel_release_msg(channel, msg);
+    }
+}
+
+/* Every record of plaintext went out directly: its completion follows from a task. */
+static void complete_later(struct tls_handler *h, struct sl_msg *plaintext)
+{
+    sl_list_push_back(&h->written, &plaintext->node);
+    if (!h->completion_task_pending) {
+        h->completion_task_pending = true;
+        sl_channel_task_init(&h->completion_task, completion_fn, h, "tls_write_completions");
+        sl_channel_schedule_task_now(tls_channel(h), &h->completion_task);
+    }
+}
+
 int sl__tls_flush_out(struct tls_handler *h, struct sl_msg *plaintext, bool end_of_stream)
 {
     struct sl_channel *channel = tls_channel(h);
+    if (!h->out && !end_of_stream && plaintext && plaintext->on_complete) {
+        complete_later(h, plaintext);
+        return 0;
+    }
     bool needs_carrier = (plaintext && plaintext->on_complete) || end_of_stream;
     if (!h->out && needs_carrier) {
         int rc = sl_channel_acquire_msg(channel, 0, &h->out);
@@ -233,6 +317,7 @@ static int tls_on_write(struct sl_handler *handler, struct sl_slot *slot, struct
         sl_list_push_back(&h->pending_writes, &msg->node);
         return 0;
     }
+    note_activity(h);
     return write_plaintext(h, msg);
 }
 
@@ -296,10 +381,11 @@ static bool read_one_message(struct tls_handler *h, size_t window)
     size_t cap = min_size(msg->data.cap, window);
     int rc = 1;
     int err = SSL_ERROR_NONE;
-    /* SSL_read gives one record at a time: gather records until the message is full. */
+    /* SSL_read gives one record at a time: gather records until the message is full. A
+     * successful call leaves the error queue empty, so clearing it once is enough. */
+    ERR_clear_error();
     while (msg->data.len < cap) {
         size_t n = 0;
-        ERR_clear_error();
         rc = SSL_read_ex(h->ssl, msg->data.data + msg->data.len, cap - msg->data.len, &n);
         if (rc != 1) {
             err = SSL_get_error(h->ssl, rc);
@@ -395,6 +481,7 @@ static int tls_on_read(struct sl_handler *handler, struct sl_slot *slot, struct 
         return 0; /* the channel is closing; what arrives now is dropped with the handler */
     }
     pump(h);
+    note_activity(h);
     return 0;
 }
 
@@ -476,6 +563,7 @@ static void tls_destroy(struct sl_handler *handler)
     if (h->base.slot) {
         drop_queue(h, &h->in_queue);
         drop_queue(h, &h->pending_writes);
+        drop_queue(h, &h->written);
         if (h->out) {
             sl_channel_release_msg(tls_channel(h), h->out);
         }
@@ -533,6 +621,7 @@ static struct tls_handler *handler_new(const struct sl_tls_connection_options *o
     h->result = s_not_negotiated;
     sl_list_init(&h->in_queue);
     sl_list_init(&h->pending_writes);
+    sl_list_init(&h->written);
     h->bio_io =
         (struct tls_bio_io){.read = bio_take, .at_eof = bio_at_eof, .write = bio_put, .io = h};
     return h;

@@ -34,6 +34,9 @@ struct tls_handler {
     struct sl_msg *out;            /* ciphertext being filled, sent after each OpenSSL call */
     size_t out_hint;               /* the size to ask for when a new one is needed */
     struct sl_list pending_writes; /* plaintext written before the handshake ended */
+    struct sl_list written;        /* plaintext whose records all went out directly */
+    struct sl_channel_task completion_task; /* reports `written` (never from inside on_write) */
+    bool completion_task_pending;
     bool close_notify_sent;
     bool write_shut_down;
     bool refused_renegotiation; /* we sent no_renegotiation: the peer's reaction is about that */
@@ -52,6 +55,9 @@ struct tls_handler {
     void *user_data;
     struct sl_channel_task timeout_task;
     bool timeout_pending;
+    struct sl_channel_task idle_task; /* frees OpenSSL's record buffers once idle */
+    bool idle_task_pending;
+    bool active_since_check;
 
     /* The outcome, kept for sl_tls_handler_negotiation. */
     struct sl_tls_negotiation result;

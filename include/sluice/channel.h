@@ -119,6 +119,13 @@ struct sl_handler_vtable {
     void (*gather_stats)(struct sl_handler *handler, struct sl_handler_stats *stats);
     /* Optional: zero those figures. */
     void (*reset_stats)(struct sl_handler *handler);
+    /*
+     * Optional: write data to the outside at once, without a message, if nothing is queued
+     * ahead of it; *written gets what was taken (0 when it would have to queue). Lets a handler
+     * that produces bytes in its own buffer (TLS records) skip copying them into a message.
+     */
+    void (*write_now)(struct sl_handler *handler, struct sl_slot *slot, struct sl_cursor data,
+                      size_t *written);
 };
 
 /* Handlers embed this as their first member and find themselves with sl_container_of. */
@@ -294,6 +301,14 @@ SL_API SL_MUST_CHECK int sl_slot_set_handler(struct sl_slot *slot, struct sl_han
  */
 SL_API SL_MUST_CHECK int sl_slot_send(struct sl_slot *slot, struct sl_msg *msg,
                                       enum sl_direction dir);
+
+/*
+ * Offers data to the handler on the left to write at once (see write_now in the vtable);
+ * *written gets how much it took, 0 if it has no write_now or would have to queue. The rest is
+ * the caller's to send as messages. Write order is kept: bytes are only taken when nothing is
+ * waiting ahead of them. Thread: loop thread.
+ */
+SL_API void sl_slot_write_now(struct sl_slot *slot, struct sl_cursor data, size_t *written);
 
 /*
  * Opens the slot's read window by bytes (saturating). Increments of one tick are coalesced and

@@ -191,6 +191,14 @@ SL_API SL_MUST_CHECK int sl_socket_write(struct sl_socket *socket, struct sl_wri
                                          void *user_data);
 
 /*
+ * Sends what it can of data at once (one non-blocking send) if no write is queued and no
+ * half-close requested; *written gets the bytes taken (0 if it would block or must queue).
+ * Stream sockets only. Errors are left for the queued writes to find and report.
+ * Thread: the loop thread.
+ */
+SL_API void sl_socket_write_now(struct sl_socket *socket, struct sl_cursor data, size_t *written);
+
+/*
  * Half-closes the sending side (shutdown SHUT_WR) once every queued write has gone out; the
  * peer then reads end of file while this side can still read. Thread: the loop thread.
  * Errors: SL_E_CLOSED; -errno.
