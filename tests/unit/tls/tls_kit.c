@@ -342,8 +342,8 @@ static void on_shutdown(struct sl_channel *channel, int status, void *user_data)
     (void)channel;
     struct stream_end *end = user_data;
     end->shutdown_status = status;
-    atomic_fetch_add(&end->shutdowns, 1);
     sl_test_latch_add(&end->latch, 1);
+    atomic_fetch_add(&end->shutdowns, 1); /* last: the flag a test polls before cleaning up */
 }
 
 static void on_incoming(struct sl_listener *listener, int status, struct sl_channel *channel,
@@ -362,8 +362,8 @@ static void on_incoming(struct sl_listener *listener, int status, struct sl_chan
     struct stream_end *end = &srv->ends[i];
     sl_test_latch_add(&srv->events, 1);
     stream_end_attach(end, channel);
-    atomic_fetch_add(&end->setups, 1);
     sl_test_latch_add(&end->latch, 1);
+    atomic_fetch_add(&end->setups, 1);
 }
 
 static void on_server_channel_shutdown(struct sl_channel *channel, int status, void *user_data)
@@ -421,8 +421,8 @@ static void on_client_setup(struct sl_channel *channel, int status, void *user_d
     if (status == 0) {
         stream_end_attach(end, channel);
     }
-    atomic_fetch_add(&end->setups, 1);
     sl_test_latch_add(&end->latch, 1);
+    atomic_fetch_add(&end->setups, 1); /* last: the flag a test polls before cleaning up */
 }
 
 void kit_connect_async(struct stream_end *end, uint32_t port,
