@@ -166,7 +166,12 @@ struct sl_tls_connection_options {
  * slot) and starts the handshake: a client sends its hello at once, a server waits for one.
  * Plaintext written before the handshake ends is queued and sent after it.
  * When the handshake fails or times out, on_negotiated hears the error, an alert goes to the
- * peer where TLS calls for one, and the channel shuts down with the same code.
+ * peer where TLS calls for one, and the channel shuts down with the same code. If the channel
+ * shuts down during the handshake for another reason (a reset), on_negotiated hears its status.
+ * Some failures depend on the version: a TLS 1.3 client has finished its handshake before the
+ * server checks the client certificate, so "certificate required" or "unknown CA" from a server
+ * reaches a 1.3 client as the channel's shutdown status, after a successful negotiation (a 1.2
+ * client gets SL_E_TLS_HANDSHAKE_FAILED during the handshake).
  * Thread: the channel's loop. Ownership: the channel owns the handler.
  * Errors: SL_E_INVAL; SL_E_NOMEM; SL_E_TLS_INTERNAL; errors of sl_slot_new/insert.
  */
