@@ -192,6 +192,32 @@ START_TEST(a_reconnecting_client_resumes_its_session)
 }
 END_TEST
 
+struct max_message_check {
+    struct stream_end *end;
+    size_t cap;
+};
+
+static void acquire_max_message(void *arg)
+{
+    struct max_message_check *c = arg;
+    struct sl_msg *msg;
+    ck_assert_int_eq(sl_slot_acquire_max_message_for_write(c->end->base.slot, &msg), 0);
+    c->cap = msg->data.cap;
+    sl_channel_release_msg(c->end->channel, msg);
+}
+
+/* Above TLS 1.3, the largest write message plus the record overhead is one 16 KiB write. */
+START_TEST(max_message_for_write_leaves_room_for_the_record_overhead)
+{
+    struct pair p;
+    pair_open(&p, &(struct stream_options){0}, &(struct stream_options){0}, NULL);
+    struct max_message_check c = {.end = &p.client};
+    sl_test_run_on_loop(sl_channel_loop(p.client.channel), acquire_max_message, &c);
+    ck_assert_uint_eq(c.cap, SL_MAX_FRAGMENT_SIZE - 22); /* 5 header + 16 tag + 1 type */
+    pair_close(&p);
+}
+END_TEST
+
 static bool saw_end_of_stream(struct stream_end *end)
 {
     return atomic_load(&end->end_of_stream);
@@ -267,6 +293,7 @@ void tls_add_transfer_tests(Suite *suite)
     tcase_add_test(tc, alpn_result_is_visible_to_both_application_handlers);
     tcase_add_test(tc, a_reconnecting_client_resumes_its_session);
     tcase_add_test(tc, half_close_lets_the_other_direction_finish);
+    tcase_add_test(tc, max_message_for_write_leaves_room_for_the_record_overhead);
     tcase_add_test(tc, two_hundred_tls_channels_at_once);
     suite_add_tcase(suite, tc);
 }
