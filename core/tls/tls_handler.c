@@ -79,10 +79,16 @@ static void idle_fn(struct sl_task *task, void *arg, enum sl_task_status status)
     if (status != SL_TASK_RUN || h->state != TLS_OPEN) {
         return;
     }
-    if (h->active_since_check || !SSL_free_buffers(h->ssl)) {
+    if (h->active_since_check) {
         h->active_since_check = false;
-        schedule_idle_check(h); /* busy, or a partial record still buffered: look again later */
+        schedule_idle_check(h); /* still busy: look again later */
+        return;
     }
+    /*
+     * Fails while part of a record waits in the read buffer. Then the next record's activity
+     * schedules another look; no timer keeps polling a peer that stalls mid-record.
+     */
+    (void)SSL_free_buffers(h->ssl);
 }
 
 static void schedule_idle_check(struct tls_handler *h)
