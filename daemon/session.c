@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "session_internal.h"
+
+#include <sluice/alloc.h>
+#include <sluice/clock.h>
+#include <sluice/error.h>
+#include <sluice/log.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+/*
+ * A session: the handler at the end of a client's channel ([socket handler][session]). It
+ * reassembles frames from the byte stream, runs the handshake, answers requests and enforces
+ * the session's limits (docs/protocol.md). A fault is answered with an Error frame and a
+ * graceful shutdown, so the Error reaches the client before the socket closes; it never
+ * touches another session.
+ */
+
+#define SESSION_WINDOW ((size_t)256 * 1024)
+
+/* Sending ------------------------------------------------------------------------------------- */
+
+void session_send(struct session *s, const sl_frame_t *frame)
+{
+    if (s->state == SESSION_DONE) {
+        return;
+    }
+    size_t size = sl_frame_size(frame);
+    struct sl_msg *msg;
+    if (size > SL_MSG_MAX_SIZE || sl_channel_acquire_msg(s->channel, size, &msg) < 0) {
+        /* Control frames are small; the big ones (Data) are written by the relay in pieces. */
+        SL_LOG_ERROR(SL_LS_DAEMON, "session %llu: cannot send a %zu-byte frame",
+                     (unsigned long long)s->id, size);
+        return;
+    }
+    msg->data.len = sl_frame_encode(frame, msg->data.data);
+    if (sl_slot_send(s->base.slot, msg, SL_DIR_WRITE) < 0) {
+        sl_channel_release_msg(s->channel, msg); /* the socket is going: nothing to tell */
+    }
+}
+
+static void send_error(struct session *s, Sluice__V1__ErrorCode code, const char *message)
+{
+    Sluice__V1__Status status;
+    sluice__v1__status__init(&status);
+    status.code = code;
+    status.message = (char *)(uintptr_t)message;
+    Sluice__V1__Error error;
+    sluice__v1__error__init(&error);
+    error.status = &status;
+    sl_frame_t frame;
+    sluice__v1__frame__init(&frame);
+    frame.body_case = SLUICE__V1__FRAME__BODY_ERROR;
+    frame.error = &error;
+    session_send(s, &frame);
+}
+
+void session_fault(struct session *s, Sluice__V1__ErrorCode code, const char *message)
+{
+    if (s->state == SESSION_DONE) {
+        return;
+    }
+    SL_LOG_INFO(
+        SL_LS_DAEMON, "session %llu (%s): ending it: %s (%s)", (unsigned long long)s->id,
+        s->client_name,
+        protobuf_c_enum_descriptor_get_value(&sluice__v1__error_code__descriptor, (int)code)->name,
+        message);
+    send_error(s, code, message);
+    s->state = SESSION_DONE;
+    sl_channel_shutdown(s->channel, 0, false); /* graceful: the Error goes out first */
+}
+
+/* Limits -------------------------------------------------------------------------------------- */
+
+void bucket_init(struct token_bucket *b, uint32_t rate, uint32_t burst, uint64_t now_ns)
+{
+    *b = (struct token_bucket){.rate = rate, .burst = burst, .tokens = burst, .last_ns = now_ns};
+}
+
+bool bucket_take(struct token_bucket *b, uint64_t now_ns)
+{
+    double elapsed_s = (double)(now_ns - b->last_ns) / (double)SL_NS_PER_SEC;
+    b->last_ns = now_ns;
+    b->tokens += elapsed_s * b->rate;
+    if (b->tokens > b->burst) {
+        b->tokens = b->burst;
+    }
+    if (b->tokens < 1.0) {
+        return false;
+    }
+    b->tokens -= 1.0;
+    return true;
+}
+
+/* Takes a token from b, or ends the session as a flood. */
+bool session_charge(struct session *s, struct token_bucket *b, const char *what)
+{
+    if (bucket_take(b, sl_loop_now_ns(sl_channel_loop(s->channel)))) {
+        return true;
+    }
+    char message[96];
+    snprintf(message, sizeof(message), "too many %s (over %u per second)", what, b->rate);
+    session_fault(s, SLUICE__V1__ERROR_CODE__ERROR_FLOOD, message);
+    return false;
+}
+
+/* The handshake ------------------------------------------------------------------------------- */
+
+static void send_server_hello(struct session *s)
+{
+    static uint32_t versions[] = {1};
+    Sluice__V1__ServerHello hello;
+    sluice__v1__server_hello__init(&hello);
+    hello.n_versions = 1;
+    hello.versions = versions;
+    hello.daemon = (char *)(uintptr_t)("sluiced " SLUICED_VERSION);
+    hello.nonce = (ProtobufCBinaryData){.len = sizeof(s->nonce), .data = s->nonce};
+    sl_frame_t frame;
+    sluice__v1__frame__init(&frame);
+    frame.body_case = SLUICE__V1__FRAME__BODY_SERVER_HELLO;
+    frame.server_hello = &hello;
+    session_send(s, &frame);
+}
+
+static void on_hello(struct session *s, const Sluice__V1__Hello *hello)
+{
+    if (hello->version != 1) {
+        session_fault(s, SLUICE__V1__ERROR_CODE__ERROR_UNSUPPORTED_VERSION,
+                      "this daemon speaks protocol version 1");
+        return;
+    }
+    snprintf(s->client_name, sizeof(s->client_name), "%s",
+             hello->client_name && *hello->client_name ? hello->client_name : "unnamed");
+    uint32_t max_frame = s->d->limits.max_frame;
+    if (hello->max_frame && hello->max_frame < max_frame) {
+        max_frame =
+            hello->max_frame < SL_FRAME_HANDSHAKE_MAX ? SL_FRAME_HANDSHAKE_MAX : hello->max_frame;
+    }
+    s->max_frame = max_frame;
+    s->state = SESSION_OPEN;
+    Sluice__V1__Welcome welcome;
+    sluice__v1__welcome__init(&welcome);
+    welcome.version = 1;
+    welcome.session_id = s->id;
+    welcome.max_frame = max_frame;
+    welcome.default_window = s->d->limits.default_window;
+    welcome.max_channels = s->d->limits.max_channels;
+    welcome.max_listeners = s->d->limits.max_listeners;
+    welcome.session_budget = s->d->limits.session_budget;
+    sl_frame_t frame;
+    sluice__v1__frame__init(&frame);
+    frame.body_case = SLUICE__V1__FRAME__BODY_WELCOME;
+    frame.welcome = &welcome;
+    session_send(s, &frame);
+    SL_LOG_INFO(SL_LS_DAEMON, "session %llu: \"%s\" attached", (unsigned long long)s->id,
+                s->client_name);
+    if (s->go_away_pending) {
+        session_send_go_away(s);
+    }
+}
+
+static void handshake_timer_fn(struct sl_task *task, void *arg, enum sl_task_status status)
+{
+    (void)task;
+    struct session *s = arg;
+    if (status == SL_TASK_RUN && s->state == SESSION_HELLO_SENT) {
+        session_fault(s, SLUICE__V1__ERROR_CODE__ERROR_OUT_OF_ORDER, "handshake timeout");
+    }
+}
+
+/* Frames in ----------------------------------------------------------------------------------- */
+
+static void dispatch(struct session *s, const sl_frame_t *f)
+{
+    if (f->body_case == SLUICE__V1__FRAME__BODY__NOT_SET) {
+        session_charge(s, &s->empty_bucket, "empty frames");
+        return;
+    }
+    if (s->state == SESSION_HELLO_SENT) {
+        if (f->body_case == SLUICE__V1__FRAME__BODY_HELLO) {
+            on_hello(s, f->hello);
+        } else {
+            session_fault(s, SLUICE__V1__ERROR_CODE__ERROR_OUT_OF_ORDER,
+                          "the first frame must be Hello");
+        }
+        return;
+    }
+    session_dispatch_open(s, f);
+}
+
+/* Decodes and handles every whole frame in s->in; keeps the partial one. */
+static void process_input(struct session *s)
+{
+    size_t off = 0;
+    while (s->state != SESSION_DONE) {
+        sl_frame_t *frame = NULL;
+        size_t used = 0;
+        int rc = sl_frame_decode(s->in.data + off, s->in.len - off, s->max_frame, &frame, &used);
+        if (rc == SL_FRAME_INCOMPLETE) {
+            break;
+        }
+        if (rc < 0) {
+            session_fault(s,
+                          rc == SL_FRAME_TOO_LARGE ? SLUICE__V1__ERROR_CODE__ERROR_FRAME_TOO_LARGE
+                                                   : SLUICE__V1__ERROR_CODE__ERROR_FRAME_MALFORMED,
+                          sl_frame_result_name(rc));
+            break;
+        }
+        off += used;
+        dispatch(s, frame);
+        sl_frame_free(frame);
+    }
+    if (s->state == SESSION_DONE) {
+        s->in.len = 0;
+        return;
+    }
+    memmove(s->in.data, s->in.data + off, s->in.len - off);
+    s->in.len -= off;
+}
+
+static int session_on_read(struct sl_handler *handler, struct sl_slot *slot, struct sl_msg *msg)
+{
+    struct session *s = session_of(handler);
+    size_t len = msg->data.len;
+    int rc = s->state == SESSION_DONE ? 0 : sl_buf_append(&s->in, sl_buf_cursor(&msg->data));
+    sl_channel_release_msg(s->channel, msg);
+    if (rc < 0) {
+        session_fault(s, SLUICE__V1__ERROR_CODE__ERROR_INTERNAL, "out of memory");
+    } else {
+        process_input(s);
+    }
+    /* At most one frame (max_frame) and one read stay buffered: reopen by what was taken. */
+    sl_slot_increment_read_window(slot, len);
+    return 0;
+}
+
+/* The rest of the handler --------------------------------------------------------------------- */
+
+static int session_on_write(struct sl_handler *handler, struct sl_slot *slot, struct sl_msg *msg)
+{
+    (void)handler;
+    return sl_slot_send(slot, msg, SL_DIR_WRITE);
+}
+
+static int session_on_window_update(struct sl_handler *handler, struct sl_slot *slot, size_t bytes)
+{
+    (void)handler;
+    (void)slot;
+    (void)bytes;
+    return 0;
+}
+
+static int session_on_shutdown(struct sl_handler *handler, struct sl_slot *slot,
+                               enum sl_direction dir, int status, bool abort_immediately)
+{
+    struct session *s = session_of(handler);
+    s->state = SESSION_DONE;
+    session_unregister(s); /* from now on nobody schedules anything on this session */
+    sl_slot_on_shutdown_complete(slot, dir, status, abort_immediately);
+    return 0;
+}
+
+static size_t session_initial_window(struct sl_handler *handler)
+{
+    (void)handler;
+    return SESSION_WINDOW;
+}
+
+static size_t session_message_overhead(struct sl_handler *handler)
+{
+    (void)handler;
+    return 0;
+}
+
+static void session_destroy(struct sl_handler *handler)
+{
+    struct session *s = session_of(handler);
+    session_unregister(s);
+    SL_LOG_INFO(SL_LS_DAEMON, "session %llu (%s): closed", (unsigned long long)s->id,
+                s->client_name);
+    sl_buf_clean_up(&s->in);
+    sl_free(s);
+}
+
+static const struct sl_handler_vtable s_session_vtable = {
+    .name = "session",
+    .on_read = session_on_read,
+    .on_write = session_on_write,
+    .on_window_update = session_on_window_update,
+    .on_shutdown = session_on_shutdown,
+    .initial_window = session_initial_window,
+    .message_overhead = session_message_overhead,
+    .destroy = session_destroy,
+};
+
+struct session *session_of(struct sl_handler *handler)
+{
+    return sl_container_of(handler, struct session, base);
+}
+
+int sluiced_session_start(struct sluiced *d, struct sl_channel *channel)
+{
+    struct session *s = sl_calloc(1, sizeof(*s));
+    if (!s) {
+        return SL_E_NOMEM;
+    }
+    s->base.vtable = &s_session_vtable;
+    s->d = d;
+    s->channel = channel;
+    s->id = atomic_fetch_add(&d->next_session_id, 1) + 1;
+    s->state = SESSION_HELLO_SENT;
+    s->max_frame = SL_FRAME_HANDSHAKE_MAX;
+    snprintf(s->client_name, sizeof(s->client_name), "unnamed");
+    uint64_t now = sl_loop_now_ns(sl_channel_loop(channel));
+    bucket_init(&s->ping_bucket, d->limits.ping_rate, d->limits.ping_burst, now);
+    bucket_init(&s->empty_bucket, d->limits.empty_rate, d->limits.empty_burst, now);
+    bucket_init(&s->churn_bucket, d->limits.churn_rate, d->limits.churn_burst, now);
+    if (getrandom(s->nonce, sizeof(s->nonce), 0) != (ssize_t)sizeof(s->nonce) ||
+        sl_buf_init(&s->in, 4096) < 0) {
+        sl_free(s);
+        return SL_E_NOMEM;
+    }
+    struct sl_slot *slot;
+    int rc = sl_slot_new(channel, &slot);
+    if (rc < 0) {
+        sl_buf_clean_up(&s->in);
+        sl_free(s);
+        return rc;
+    }
+    if ((rc = sl_slot_insert_end(channel, slot)) < 0 ||
+        (rc = sl_slot_set_handler(slot, &s->base)) < 0) {
+        sl_slot_remove(slot);
+        sl_buf_clean_up(&s->in);
+        sl_free(s);
+        return rc;
+    }
+    session_register(s);
+    send_server_hello(s);
+    sl_channel_task_init(&s->handshake_timer, handshake_timer_fn, s, "session_handshake_timeout");
+    sl_channel_schedule_task_at(channel, &s->handshake_timer,
+                                now + (uint64_t)d->limits.handshake_timeout_ms * SL_NS_PER_MS);
+    return 0;
+}

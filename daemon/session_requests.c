@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "errors.h"
+#include "session_internal.h"
+
+#include <sluice/alloc.h>
+#include <sluice/clock.h>
+#include <sluice/error.h>
+#include <sluice/log.h>
+
+#include <stdio.h>
+#include <string.h>
+
+/* What an open session may ask for (docs/protocol.md), one function per frame. */
+
+static void send_body(struct session *s, Sluice__V1__Frame__BodyCase which, void *body)
+{
+    sl_frame_t frame;
+    sluice__v1__frame__init(&frame);
+    frame.body_case = which;
+    frame.ping = body; /* the body is a union: any member will do */
+    session_send(s, &frame);
+}
+
+static void init_status(Sluice__V1__Status *status, Sluice__V1__ErrorCode code, const char *message)
+{
+    sluice__v1__status__init(status);
+    status->code = code;
+    status->message = (char *)(uintptr_t)message;
+}
+
+/* Ping, Stats --------------------------------------------------------------------------------- */
+
+static void on_ping(struct session *s, const Sluice__V1__Ping *ping)
+{
+    if (!session_charge(s, &s->ping_bucket, "pings")) {
+        return;
+    }
+    Sluice__V1__Pong pong;
+    sluice__v1__pong__init(&pong);
+    pong.payload = ping->payload;
+    send_body(s, SLUICE__V1__FRAME__BODY_PONG, &pong);
+}
+
+static void on_stats_request(struct session *s, const Sluice__V1__StatsRequest *request)
+{
+    if (!session_charge(s, &s->ping_bucket, "stats requests")) {
+        return;
+    }
+    struct sluiced *d = s->d;
+    Sluice__V1__Stats stats;
+    sluice__v1__stats__init(&stats);
+    stats.request_id = request->request_id;
+    stats.sessions = sluiced_session_count(d);
+    stats.bytes_in = atomic_load(&d->bytes_in);
+    stats.bytes_out = atomic_load(&d->bytes_out);
+    stats.uptime_s = (sl_clock_now_ns() - d->started_ns) / SL_NS_PER_SEC;
+    send_body(s, SLUICE__V1__FRAME__BODY_STATS, &stats);
+}
+
+/* Resolve ------------------------------------------------------------------------------------- */
+
+struct resolve_request {
+    struct session *s;
+    struct sl_channel *channel; /* a reference: the session outlives the request */
+    uint32_t request_id;
+};
+
+static enum sl_host_family host_family(Sluice__V1__Family family)
+{
+    switch (family) {
+    case SLUICE__V1__FAMILY__FAMILY_IPV4:
+        return SL_HOST_IPV4;
+    case SLUICE__V1__FAMILY__FAMILY_IPV6:
+        return SL_HOST_IPV6;
+    case SLUICE__V1__FAMILY__FAMILY_ANY:
+    case _SLUICE__V1__FAMILY_IS_INT_SIZE:
+    default:
+        return SL_HOST_ANY;
+    }
+}
+
+static void send_resolved(struct session *s, uint32_t request_id, int status,
+                          const struct sl_host_address *addresses, size_t count)
+{
+    Sluice__V1__ResolvedAddress items[32];
+    Sluice__V1__ResolvedAddress *pointers[32];
+    size_t n = count < 32 ? count : 32;
+    for (size_t i = 0; i < n; i++) {
+        sluice__v1__resolved_address__init(&items[i]);
+        items[i].address = (char *)(uintptr_t)addresses[i].address;
+        items[i].family = addresses[i].domain == SL_SOCKET_IPV6 ? SLUICE__V1__FAMILY__FAMILY_IPV6
+                                                                : SLUICE__V1__FAMILY__FAMILY_IPV4;
+        items[i].ttl_s = addresses[i].ttl_s;
+        pointers[i] = &items[i];
+    }
+    Sluice__V1__Status st;
+    init_status(&st, sluiced_error_code(status), status ? sl_strerror(status) : "");
+    Sluice__V1__Resolved resolved;
+    sluice__v1__resolved__init(&resolved);
+    resolved.request_id = request_id;
+    resolved.status = &st;
+    resolved.n_addresses = n;
+    resolved.addresses = pointers;
+    send_body(s, SLUICE__V1__FRAME__BODY_RESOLVED, &resolved);
+}
+
+static void on_resolved(struct sl_host_resolver *resolver, int status,
+                        const struct sl_host_address *addresses, size_t count, void *user_data)
+{
+    (void)resolver;
+    struct resolve_request *r = user_data;
+    /* SL_E_CANCELED: the loop is being destroyed and this may be another thread. */
+    if (status != SL_E_CANCELED && r->s->state == SESSION_OPEN) {
+        send_resolved(r->s, r->request_id, status, addresses, count);
+    }
+    sl_channel_release(r->channel);
+    sl_free(r);
+}
+
+static void on_resolve(struct session *s, const Sluice__V1__Resolve *request)
+{
+    if (!session_charge(s, &s->ping_bucket, "resolve requests")) {
+        return;
+    }
+    struct resolve_request *r = sl_calloc(1, sizeof(*r));
+    if (!r) {
+        send_resolved(s, request->request_id, SL_E_NOMEM, NULL, 0);
+        return;
+    }
+    *r = (struct resolve_request){.s = s, .channel = s->channel, .request_id = request->request_id};
+    sl_channel_acquire(s->channel);
+    int rc = sl_host_resolver_resolve(s->d->resolver, request->host ? request->host : "",
+                                      host_family(request->family), sl_channel_loop(s->channel),
+                                      on_resolved, r);
+    if (rc < 0) {
+        send_resolved(s, request->request_id, rc, NULL, 0);
+        sl_channel_release(s->channel);
+        sl_free(r);
+    }
+}
+
+/* Channels and listeners ------------------------------------------------------------------------
+ */
+
+/*
+ * Data, Window or Shutdown for a channel that is not open: a channel fault, answered with Close;
+ * the session goes on. Each draws a Close, so each counts as churn (docs/protocol.md §10).
+ */
+static void unknown_channel(struct session *s, uint32_t channel_id)
+{
+    if (!session_charge(s, &s->churn_bucket, "frames for channels that are not open")) {
+        return;
+    }
+    Sluice__V1__Status st;
+    init_status(&st, SLUICE__V1__ERROR_CODE__ERROR_UNKNOWN_CHANNEL, "no such channel");
+    Sluice__V1__Close close;
+    sluice__v1__close__init(&close);
+    close.channel_id = channel_id;
+    close.status = &st;
+    send_body(s, SLUICE__V1__FRAME__BODY_CLOSE, &close);
+}
+
+static void on_open(struct session *s, const Sluice__V1__Open *open)
+{
+    if (!session_charge(s, &s->churn_bucket, "opens and closes")) {
+        return;
+    }
+    Sluice__V1__Status st;
+    if (s->go_away_sent) {
+        init_status(&st, SLUICE__V1__ERROR_CODE__ERROR_SHUTTING_DOWN, "the daemon is stopping");
+    } else {
+        init_status(&st, SLUICE__V1__ERROR_CODE__ERROR_INTERNAL,
+                    "this build of sluiced does not open channels yet");
+    }
+    Sluice__V1__OpenFailed failed;
+    sluice__v1__open_failed__init(&failed);
+    failed.channel_id = open->channel_id;
+    failed.status = &st;
+    send_body(s, SLUICE__V1__FRAME__BODY_OPEN_FAILED, &failed);
+}
+
+static void on_listen(struct session *s, const Sluice__V1__Listen *listen)
+{
+    if (!session_charge(s, &s->churn_bucket, "opens and closes")) {
+        return;
+    }
+    Sluice__V1__Status st;
+    init_status(&st,
+                s->go_away_sent ? SLUICE__V1__ERROR_CODE__ERROR_SHUTTING_DOWN
+                                : SLUICE__V1__ERROR_CODE__ERROR_INTERNAL,
+                s->go_away_sent ? "the daemon is stopping"
+                                : "this build of sluiced does not listen yet");
+    Sluice__V1__ListenFailed failed;
+    sluice__v1__listen_failed__init(&failed);
+    failed.listener_id = listen->listener_id;
+    failed.status = &st;
+    send_body(s, SLUICE__V1__FRAME__BODY_LISTEN_FAILED, &failed);
+}
+
+/* No listener can be live yet: an Unlisten for one that is not is ignored, but counted. */
+static void on_unlisten(struct session *s, const Sluice__V1__Unlisten *unlisten)
+{
+    (void)unlisten;
+    session_charge(s, &s->churn_bucket, "opens and closes");
+}
+
+/* Dispatch ------------------------------------------------------------------------------------- */
+
+void session_dispatch_open(struct session *s, const sl_frame_t *f)
+{
+    switch (f->body_case) {
+    case SLUICE__V1__FRAME__BODY_PING:
+        on_ping(s, f->ping);
+        return;
+    case SLUICE__V1__FRAME__BODY_RESOLVE:
+        on_resolve(s, f->resolve);
+        return;
+    case SLUICE__V1__FRAME__BODY_STATS_REQUEST:
+        on_stats_request(s, f->stats_request);
+        return;
+    case SLUICE__V1__FRAME__BODY_OPEN:
+        on_open(s, f->open);
+        return;
+    case SLUICE__V1__FRAME__BODY_LISTEN:
+        on_listen(s, f->listen);
+        return;
+    case SLUICE__V1__FRAME__BODY_UNLISTEN:
+        on_unlisten(s, f->unlisten);
+        return;
+    case SLUICE__V1__FRAME__BODY_DATA:
+        unknown_channel(s, f->data->channel_id);
+        return;
+    case SLUICE__V1__FRAME__BODY_WINDOW:
+        unknown_channel(s, f->window->channel_id);
+        return;
+    case SLUICE__V1__FRAME__BODY_SHUTDOWN:
+        unknown_channel(s, f->shutdown->channel_id);
+        return;
+    case SLUICE__V1__FRAME__BODY_CLOSE:
+        /* No channel can be open yet: a Close for one that is not is ignored, but counted. */
+        session_charge(s, &s->churn_bucket, "opens and closes");
+        return;
+    case SLUICE__V1__FRAME__BODY_HELLO:
+        session_fault(s, SLUICE__V1__ERROR_CODE__ERROR_OUT_OF_ORDER, "a second Hello");
+        return;
+    case SLUICE__V1__FRAME__BODY__NOT_SET:
+    case SLUICE__V1__FRAME__BODY_SERVER_HELLO:
+    case SLUICE__V1__FRAME__BODY_WELCOME:
+    case SLUICE__V1__FRAME__BODY_OPENED:
+    case SLUICE__V1__FRAME__BODY_OPEN_FAILED:
+    case SLUICE__V1__FRAME__BODY_LISTENING:
+    case SLUICE__V1__FRAME__BODY_LISTEN_FAILED:
+    case SLUICE__V1__FRAME__BODY_ACCEPTED:
+    case SLUICE__V1__FRAME__BODY_LISTENER_CLOSED:
+    case SLUICE__V1__FRAME__BODY_RESOLVED:
+    case SLUICE__V1__FRAME__BODY_PONG:
+    case SLUICE__V1__FRAME__BODY_STATS:
+    case SLUICE__V1__FRAME__BODY_GO_AWAY:
+    case SLUICE__V1__FRAME__BODY_ERROR:
+    case _SLUICE__V1__FRAME__BODY__CASE_IS_INT_SIZE:
+    default:
+        session_fault(s, SLUICE__V1__ERROR_CODE__ERROR_OUT_OF_ORDER,
+                      "that frame is the daemon's to send");
+        return;
+    }
+}
