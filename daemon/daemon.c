@@ -59,12 +59,14 @@ static int listen_on(struct sluiced *d, const char *path)
 {
     struct sl_listener_options o = {
         .socket_options = {.type = SL_SOCKET_STREAM, .domain = SL_SOCKET_LOCAL},
+        /* After an Error the socket lingers for the client to read it, but not for long. */
+        .handler_options = {.flush_timeout_ms = 1000},
         .on_incoming = on_incoming,
         .on_destroy = on_listener_destroyed,
         .user_data = d,
     };
     snprintf(o.endpoint.address, sizeof(o.endpoint.address), "%s", path);
-    int rc = sluiced_prepare_socket_path(path);
+    int rc = sluiced_prepare_socket_path(path, strcmp(path, sluiced_default_socket()) == 0);
     if (rc < 0) {
         return rc;
     }
@@ -89,6 +91,11 @@ static int start(struct sluiced *d, const char *path, unsigned threads)
     }
     struct sl_server_bootstrap_options sopts = {.group = d->group};
     rc = sl_server_bootstrap_new(&sopts, &d->server);
+    if (rc < 0) {
+        return rc;
+    }
+    struct sl_client_bootstrap_options copts = {.group = d->group, .resolver = d->resolver};
+    rc = sl_client_bootstrap_new(&copts, &d->client);
     if (rc < 0) {
         return rc;
     }
@@ -144,6 +151,9 @@ void sluiced_stop(struct sluiced *d, uint32_t drain_ms)
     }
     if (d->server) {
         sl_server_bootstrap_release(d->server);
+    }
+    if (d->client) {
+        sl_client_bootstrap_release(d->client);
     }
     if (d->resolver) {
         sl_host_resolver_release(d->resolver);

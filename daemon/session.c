@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include "relay.h"
 #include "session_internal.h"
 
 #include <sluice/alloc.h>
@@ -190,6 +191,24 @@ static void dispatch(struct session *s, const sl_frame_t *f)
     session_dispatch_open(s, f);
 }
 
+/* Data, the bulk of the traffic, is taken from the bytes in place, without unpacking. */
+static bool take_data(struct session *s, size_t off, size_t *used)
+{
+    uint32_t channel_id;
+    const uint8_t *payload;
+    size_t len;
+    if (s->state != SESSION_OPEN ||
+        sl_frame_peek_data(s->in.data + off, s->in.len - off, s->max_frame, &channel_id, &payload,
+                           &len, used) != SL_FRAME_OK) {
+        return false;
+    }
+    if (len == 0 && !session_charge(s, &s->empty_bucket, "empty Data frames")) {
+        return true;
+    }
+    relay_data(s, channel_id, payload, len);
+    return true;
+}
+
 /* Decodes and handles every whole frame in s->in; keeps the partial one. */
 static void process_input(struct session *s)
 {
@@ -197,6 +216,10 @@ static void process_input(struct session *s)
     while (s->state != SESSION_DONE) {
         sl_frame_t *frame = NULL;
         size_t used = 0;
+        if (take_data(s, off, &used)) {
+            off += used;
+            continue;
+        }
         int rc = sl_frame_decode(s->in.data + off, s->in.len - off, s->max_frame, &frame, &used);
         if (rc == SL_FRAME_INCOMPLETE) {
             break;
@@ -258,6 +281,7 @@ static int session_on_shutdown(struct sl_handler *handler, struct sl_slot *slot,
     struct session *s = session_of(handler);
     s->state = SESSION_DONE;
     session_unregister(s); /* from now on nobody schedules anything on this session */
+    relay_session_gone(s); /* its channels are aborted: nothing is left behind */
     sl_slot_on_shutdown_complete(slot, dir, status, abort_immediately);
     return 0;
 }
@@ -278,6 +302,7 @@ static void session_destroy(struct sl_handler *handler)
 {
     struct session *s = session_of(handler);
     session_unregister(s);
+    relay_session_gone(s);
     SL_LOG_INFO(SL_LS_DAEMON, "session %llu (%s): closed", (unsigned long long)s->id,
                 s->client_name);
     sl_buf_clean_up(&s->in);
@@ -312,6 +337,7 @@ int sluiced_session_start(struct sluiced *d, struct sl_channel *channel)
     s->id = atomic_fetch_add(&d->next_session_id, 1) + 1;
     s->state = SESSION_HELLO_SENT;
     s->max_frame = SL_FRAME_HANDSHAKE_MAX;
+    relay_table_init(&s->relays);
     snprintf(s->client_name, sizeof(s->client_name), "unnamed");
     uint64_t now = sl_loop_now_ns(sl_channel_loop(channel));
     bucket_init(&s->ping_bucket, d->limits.ping_rate, d->limits.ping_burst, now);

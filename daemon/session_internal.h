@@ -17,6 +17,16 @@ enum session_state {
     SESSION_DONE, /* an Error was sent or the channel is shutting down: nothing more */
 };
 
+struct relay;
+
+/* The session's channels by id (relay.c). */
+struct relay_table {
+    struct relay **slots; /* open addressing, linear probing; NULL: empty */
+    size_t cap;           /* a power of two, at least twice the count */
+    size_t count;
+    uint64_t budget_used; /* sum of the receive windows the client granted */
+};
+
 struct token_bucket {
     double tokens;
     uint64_t last_ns;
@@ -38,6 +48,7 @@ struct session {
     struct token_bucket empty_bucket; /* empty frames, tiny windows */
     struct token_bucket churn_bucket; /* Open + Close */
     struct sl_channel_task handshake_timer;
+    struct relay_table relays;
 
     /* Registry (under d->lock). */
     struct sl_list_node registry_node;
@@ -72,5 +83,7 @@ void session_register(struct session *s);
 void session_unregister(struct session *s);
 /* Sends GoAway now and closes the session at its deadline. Loop thread. */
 void session_send_go_away(struct session *s);
+/* After GoAway: ends the session once its last channel has closed. Loop thread. */
+void session_check_drained(struct session *s);
 
 #endif

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include "relay.h"
 #include "session_internal.h"
 
 #include <sluice/clock.h>
@@ -80,11 +81,23 @@ void session_send_go_away(struct session *s)
     frame.body_case = SLUICE__V1__FRAME__BODY_GO_AWAY;
     frame.go_away = &go_away;
     session_send(s, &frame);
+    if (relay_count(s) == 0) {
+        session_check_drained(s); /* nothing to wait for */
+        return;
+    }
     struct sl_loop *loop = sl_channel_loop(s->channel);
     sl_channel_task_init(&s->drain_timer, drain_timer_fn, s, "session_drain_deadline");
     sl_channel_schedule_task_at(s->channel, &s->drain_timer,
                                 sl_loop_now_ns(loop) +
                                     (uint64_t)s->go_away_deadline_ms * SL_NS_PER_MS);
+}
+
+void session_check_drained(struct session *s)
+{
+    if (s->go_away_sent && s->state == SESSION_OPEN && relay_count(s) == 0) {
+        session_fault(s, SLUICE__V1__ERROR_CODE__ERROR_SHUTTING_DOWN,
+                      "the daemon is stopping and the session has no channels left");
+    }
 }
 
 static void go_away_task_fn(struct sl_task *task, void *arg, enum sl_task_status status)

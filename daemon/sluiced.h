@@ -39,12 +39,14 @@ struct sluiced {
     struct sl_loop_group *group;
     struct sl_host_resolver *resolver;
     struct sl_server_bootstrap *server;
+    struct sl_client_bootstrap *client; /* for the channels sessions open */
     struct sl_listener *listener;
     uint64_t started_ns;
     atomic_uint_fast64_t next_session_id;
     atomic_uint_fast64_t sessions_total;
     atomic_uint_fast64_t bytes_in;
     atomic_uint_fast64_t bytes_out;
+    atomic_uint_fast64_t channels;
     /* Open sessions, for GoAway and shutdown. Sessions add and remove themselves. */
     pthread_mutex_t lock;
     pthread_cond_t sessions_changed;

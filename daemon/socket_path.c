@@ -26,7 +26,7 @@ const char *sluiced_default_socket(void)
     return path;
 }
 
-static int make_parent_dir(const char *path)
+static int make_parent_dir(const char *path, bool own_dir)
 {
     char dir[108];
     snprintf(dir, sizeof(dir), "%s", path);
@@ -36,10 +36,22 @@ static int make_parent_dir(const char *path)
     }
     *slash = 0;
     mode_t mode = geteuid() == 0 ? 0755 : 0700;
-    if (mkdir(dir, mode) == 0 || errno == EEXIST) {
-        return 0;
+    if (mkdir(dir, mode) != 0 && errno != EEXIST) {
+        return -errno;
     }
-    return -errno;
+    if (!own_dir) {
+        return 0; /* a directory the operator chose */
+    }
+    /* A directory someone else made (a shared /tmp) could hold their socket, not ours. */
+    struct stat st;
+    if (lstat(dir, &st) != 0) {
+        return -errno;
+    }
+    if (!S_ISDIR(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0) ||
+        (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        return -EPERM;
+    }
+    return 0;
 }
 
 /* True if a daemon accepts connections at path. */
@@ -56,12 +68,12 @@ static bool someone_listens(const char *path)
     return listening;
 }
 
-int sluiced_prepare_socket_path(const char *path)
+int sluiced_prepare_socket_path(const char *path, bool own_dir)
 {
     if (path[0] == '@') {
         return 0; /* an abstract name: nothing on disk */
     }
-    int rc = make_parent_dir(path);
+    int rc = make_parent_dir(path, own_dir);
     if (rc < 0) {
         return rc;
     }

@@ -70,6 +70,11 @@ void daemon_start(struct daemon_proc *d, const char *const *extra_args, const ch
     const char *argv[32] = {SLUICED_PATH,   "--foreground", "--socket",
                             d->socket_path, "--threads",    "2"};
     size_t argc = 6;
+    const char *log = getenv("SLUICED_TEST_LOG"); /* e.g. "info,daemon=trace" when debugging */
+    if (log && *log) {
+        argv[argc++] = "--log-level";
+        argv[argc++] = log;
+    }
     for (size_t i = 0; extra_args && extra_args[i] && argc < 31; i++) {
         argv[argc++] = extra_args[i];
         if (strcmp(extra_args[i], "--socket") == 0 && extra_args[i + 1]) {
@@ -117,7 +122,9 @@ int daemon_stop(struct daemon_proc *d, int timeout_ms)
             status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         }
     }
-    unlink(d->log_path);
+    if (!getenv("SLUICED_TEST_KEEP_LOG")) {
+        unlink(d->log_path);
+    }
     unlink(d->socket_path);
     rmdir(d->dir);
     return status;

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SLUICED_RELAY_H
+#define SLUICED_RELAY_H
+
+/*
+ * Channels (docs/protocol.md §4-6): each Open becomes a network channel
+ * [socket handler][TLS handler][relay] on the session's loop, and the relay moves payload
+ * between it and the session's Data frames under exact credit both ways:
+ *
+ *  - network → client: the relay slot's read window is the client's credit (Open.window, then
+ *    every Window it sends), so the daemon reads from the network only what the client may
+ *    receive, and holds at most that much for it;
+ *  - client → network: the client may send the daemon's window (Opened.window); credit goes
+ *    back in Window frames, in batches of half the window, as bytes reach the network.
+ *
+ * Everything runs on the session's loop thread.
+ */
+
+#include "session_internal.h"
+
+void relay_table_init(struct relay_table *t);
+/* The session's channels in use (opening or open). */
+size_t relay_count(const struct session *s);
+/* Every channel of a session that is going away is aborted; the table is freed. */
+void relay_session_gone(struct session *s);
+
+void relay_open(struct session *s, const Sluice__V1__Open *open);
+void relay_data(struct session *s, uint32_t channel_id, const uint8_t *payload, size_t len);
+void relay_window(struct session *s, uint32_t channel_id, uint32_t increment);
+void relay_shutdown(struct session *s, uint32_t channel_id);
+void relay_close(struct session *s, uint32_t channel_id, Sluice__V1__ErrorCode code);
+
+/* Sends Close {channel_id, code, message} to the client. */
+void session_send_close(struct session *s, uint32_t channel_id, Sluice__V1__ErrorCode code,
+                        const char *message);
+
+#endif
