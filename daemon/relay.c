@@ -25,7 +25,7 @@ enum relay_state {
 
 struct relay {
     struct sl_handler base;  /* the last handler of the network channel */
-    struct session *session; /* NULL once the id is free (Close sent, session gone) */
+    struct session *session; /* NULL once the id is released: both Closes sent, or session gone */
     struct sl_channel *net;
     uint32_t id;
     enum relay_state state;
