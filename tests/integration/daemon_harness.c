@@ -299,3 +299,25 @@ void raw_ping(struct raw_client *c, uint64_t payload)
     ck_assert_uint_eq(pong->pong->payload, payload);
     sl_frame_free(pong);
 }
+
+bool raw_wait_sessions(struct raw_client *c, uint64_t sessions)
+{
+    for (int i = 0; i < 200; i++) {
+        Sluice__V1__StatsRequest req;
+        sluice__v1__stats_request__init(&req);
+        req.request_id = (uint32_t)i + 1;
+        sl_frame_t f;
+        sluice__v1__frame__init(&f);
+        f.body_case = SLUICE__V1__FRAME__BODY_STATS_REQUEST;
+        f.stats_request = &req;
+        raw_send(c, &f);
+        sl_frame_t *stats = raw_expect(c, SLUICE__V1__FRAME__BODY_STATS);
+        bool same = stats->stats->sessions == sessions;
+        sl_frame_free(stats);
+        if (same) {
+            return true;
+        }
+        sleep_ms(10);
+    }
+    return false;
+}

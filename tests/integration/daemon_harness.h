@@ -55,6 +55,8 @@ sl_frame_t *raw_recv(struct raw_client *c, int timeout_ms, bool *eof);
 sl_frame_t *raw_expect(struct raw_client *c, Sluice__V1__Frame__BodyCase body_case);
 /* Expects Error {code}, then the end of the connection. */
 void raw_expect_fault(struct raw_client *c, Sluice__V1__ErrorCode code);
+/* Asks Stats until the daemon counts `sessions` sessions (up to 2 s); false if it never did. */
+bool raw_wait_sessions(struct raw_client *c, uint64_t sessions);
 /* Ping round trip. */
 void raw_ping(struct raw_client *c, uint64_t payload);
 

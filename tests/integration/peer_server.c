@@ -13,6 +13,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* Servers still running: a failed test leaves its own behind, and teardown stops them. */
+static struct peer_server *s_running[8];
+
 struct worker_arg {
     struct peer_server *p;
     int fd;
@@ -129,10 +132,30 @@ void peer_server_start(struct peer_server *p, enum peer_mode mode, uint64_t floo
     ck_assert_int_eq(getsockname(p->listen_fd, (struct sockaddr *)&sin, &len), 0);
     p->port = ntohs(sin.sin_port);
     ck_assert_int_eq(pthread_create(&p->acceptor, NULL, acceptor_main, p), 0);
+    for (size_t i = 0; i < 8; i++) {
+        if (!s_running[i]) {
+            s_running[i] = p;
+            break;
+        }
+    }
+}
+
+void peer_server_stop_all(void)
+{
+    for (size_t i = 0; i < 8; i++) {
+        if (s_running[i]) {
+            peer_server_stop(s_running[i]);
+        }
+    }
 }
 
 void peer_server_stop(struct peer_server *p)
 {
+    for (size_t i = 0; i < 8; i++) {
+        if (s_running[i] == p) {
+            s_running[i] = NULL;
+        }
+    }
     atomic_store(&p->stopping, true);
     pthread_join(p->acceptor, NULL);
     int n = atomic_load(&p->worker_count);

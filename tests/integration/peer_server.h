@@ -36,5 +36,7 @@ struct peer_server {
 void peer_server_start(struct peer_server *p, enum peer_mode mode, uint64_t flood_bytes);
 /* Closes the listener and joins every thread (their connections must have ended). */
 void peer_server_stop(struct peer_server *p);
+/* Stops every server still running (teardown after a failed test). */
+void peer_server_stop_all(void);
 
 #endif

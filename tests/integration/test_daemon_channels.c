@@ -28,6 +28,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+    peer_server_stop_all(); /* after a failed test; a passing one stopped its own */
     bool running = s_daemon.pid > 0;
     int status = daemon_stop(&s_daemon, 10000);
     if (running) {
@@ -60,7 +61,7 @@ static bool all_echoed(struct chan_client *cc)
 /* Echo of `bytes` on `count` channels of one session, then half-close and the clean end. */
 static void echo_through_daemon(int count, uint64_t bytes)
 {
-    struct peer_server peer;
+    static struct peer_server peer; /* static: teardown may stop it after a failure */
     peer_server_start(&peer, PEER_ECHO, 0);
     struct chan_client cc;
     chan_client_attach(&cc, &s_daemon);
@@ -121,7 +122,7 @@ static bool duplicate_refused(struct chan_client *cc)
 
 START_TEST(open_failures_have_their_own_codes)
 {
-    struct peer_server peer;
+    static struct peer_server peer; /* static: teardown may stop it after a failure */
     peer_server_start(&peer, PEER_ECHO, 0);
     int closed_port = (int)peer.port + 1; /* nobody listens there (almost surely) */
     struct chan_client cc;
@@ -160,7 +161,7 @@ static bool bad_closed_and_good_echoed(struct chan_client *cc)
  */
 START_TEST(a_window_violation_closes_only_that_channel)
 {
-    struct peer_server stalled, echo;
+    static struct peer_server stalled, echo;
     peer_server_start(&stalled, PEER_STALL, 0);
     peer_server_start(&echo, PEER_ECHO, 0);
     struct chan_client cc;
@@ -212,7 +213,7 @@ static bool got_everything(struct chan_client *cc)
 START_TEST(a_client_that_stops_reading_stops_the_peer)
 {
     const uint64_t total = 64 * MIB;
-    struct peer_server peer;
+    static struct peer_server peer; /* static: teardown may stop it after a failure */
     peer_server_start(&peer, PEER_FLOOD, total);
     struct chan_client cc;
     chan_client_attach(&cc, &s_daemon);
@@ -257,10 +258,11 @@ END_TEST
 /* A client that vanishes mid-transfer: its channels are aborted, the daemon is back to its fds. */
 START_TEST(a_vanishing_client_releases_its_channels)
 {
-    struct peer_server peer;
+    static struct peer_server peer; /* static: teardown may stop it after a failure */
     peer_server_start(&peer, PEER_FLOOD, 1024 * MIB);
     struct raw_client watcher;
     raw_attach(&watcher, &s_daemon, "watcher");
+    ck_assert(raw_wait_sessions(&watcher, 1)); /* the harness's probe sessions are gone */
     int fds_before = daemon_fd_count(&s_daemon);
     struct chan_client cc;
     chan_client_attach(&cc, &s_daemon);
