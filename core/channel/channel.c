@@ -307,7 +307,12 @@ static void channel_task_arrive(struct sl_task *task, void *arg, enum sl_task_st
 {
     struct sl_channel_task *ctask = arg;
     struct sl_channel *channel = ctask->channel;
-    if (status == SL_TASK_CANCELED) {
+    if (status == SL_TASK_CANCELED || channel->state == SL__CHANNEL_SHUT_DOWN) {
+        /*
+         * Cancelled here, while our reference keeps the channel alive: the task's storage
+         * often lives in a handler, which the release below may destroy. (Deferring it to
+         * another task, as register_task does, would run it after that.)
+         */
         ctask->fn(task, ctask->arg, SL_TASK_CANCELED);
     } else {
         register_task(channel, ctask);

@@ -338,6 +338,111 @@ START_TEST(channel_tasks_run_or_are_cancelled_by_shutdown)
 }
 END_TEST
 
+/*
+ * A handler that owns a channel task, as sluiced's sessions do: the task's storage goes with
+ * the handler when the channel is destroyed.
+ */
+struct task_owner {
+    struct sl_handler base;
+    struct sl_channel_task task;
+};
+
+static atomic_int s_owner_task_cancels;
+static atomic_int s_owner_task_runs;
+
+static void owner_task_fn(struct sl_task *task, void *arg, enum sl_task_status status)
+{
+    (void)task;
+    (void)arg;
+    atomic_fetch_add(status == SL_TASK_CANCELED ? &s_owner_task_cancels : &s_owner_task_runs, 1);
+}
+
+static int owner_pass(struct sl_handler *h, struct sl_slot *slot, struct sl_msg *msg)
+{
+    (void)h;
+    (void)slot;
+    (void)msg;
+    return SL_E_NO_SLOT;
+}
+
+static int owner_window(struct sl_handler *h, struct sl_slot *slot, size_t bytes)
+{
+    (void)h;
+    (void)slot;
+    (void)bytes;
+    return 0;
+}
+
+static int owner_shutdown(struct sl_handler *h, struct sl_slot *slot, enum sl_direction dir,
+                          int status, bool abort_immediately)
+{
+    (void)h;
+    sl_slot_on_shutdown_complete(slot, dir, status, abort_immediately);
+    return 0;
+}
+
+static size_t owner_zero(struct sl_handler *h)
+{
+    (void)h;
+    return 0;
+}
+
+static void owner_destroy(struct sl_handler *h)
+{
+    sl_free(sl_container_of(h, struct task_owner, base));
+}
+
+static const struct sl_handler_vtable s_owner_vtable = {
+    .name = "owner",
+    .on_read = owner_pass,
+    .on_write = owner_pass,
+    .on_window_update = owner_window,
+    .on_shutdown = owner_shutdown,
+    .initial_window = owner_zero,
+    .message_overhead = owner_zero,
+    .destroy = owner_destroy,
+};
+
+static struct task_owner *s_owner;
+
+static void owner_on_setup(struct sl_channel *channel, int status, void *user_data)
+{
+    ck_assert_int_eq(status, 0);
+    s_owner = sl_calloc(1, sizeof(*s_owner));
+    ck_assert_ptr_nonnull(s_owner);
+    s_owner->base.vtable = &s_owner_vtable;
+    struct sl_slot *slot;
+    ck_assert_int_eq(sl_slot_new(channel, &slot), 0);
+    ck_assert_int_eq(sl_slot_set_handler(slot, &s_owner->base), 0);
+    sl_test_latch_add(&((struct fixture *)user_data)->setup_done, 1);
+}
+
+/*
+ * A task sent from another thread to a channel that has shut down, whose other references go
+ * while it travels: it is cancelled before its channel (and the handler holding its storage)
+ * can be destroyed. sluiced's GoAway hit this under load (ASan: use after free).
+ */
+START_TEST(a_task_arriving_after_shutdown_is_cancelled_before_the_channel_goes)
+{
+    atomic_store(&s_owner_task_cancels, 0);
+    atomic_store(&s_owner_task_runs, 0);
+    struct sl_channel_options opts = {.loop = s_fx.loop,
+                                      .on_setup = owner_on_setup,
+                                      .on_shutdown = on_shutdown,
+                                      .user_data = &s_fx};
+    ck_assert_int_eq(sl_channel_new(&opts, &s_fx.channel), 0);
+    ck_assert(sl_test_latch_wait(&s_fx.setup_done, 1, 10000));
+    sl_channel_shutdown(s_fx.channel, 0, false);
+    ck_assert(sl_test_latch_wait(&s_fx.shutdown_done, 1, 10000));
+    sl_channel_task_init(&s_owner->task, owner_task_fn, NULL, "owner_task");
+    sl_channel_schedule_task_now(s_fx.channel, &s_owner->task); /* from this (foreign) thread */
+    sl_channel_release(s_fx.channel); /* the task's reference is now the last */
+    settle();
+    ck_assert_int_eq(atomic_load(&s_owner_task_cancels), 1);
+    ck_assert_int_eq(atomic_load(&s_owner_task_runs), 0);
+}
+END_TEST
+
 /* Messages -------------------------------------------------------------------------------- */
 
 static void churn_messages(void *arg)
@@ -745,6 +850,7 @@ int main(void)
     tcase_add_test(tc, shutdown_runs_reads_left_to_right_then_writes_right_to_left);
     tcase_add_test(tc, releasing_an_active_channel_shuts_it_down_first);
     tcase_add_test(tc, channel_tasks_run_or_are_cancelled_by_shutdown);
+    tcase_add_test(tc, a_task_arriving_after_shutdown_is_cancelled_before_the_channel_goes);
     tcase_add_test(tc, steady_state_messages_come_from_the_pool_without_malloc);
     tcase_add_test(tc, every_write_completion_fires_exactly_once);
     tcase_add_test(tc, max_message_for_write_leaves_room_for_every_overhead_on_the_way);
