@@ -192,35 +192,34 @@ static void dispatch(struct session *s, const sl_frame_t *f)
 }
 
 /* Data, the bulk of the traffic, is taken from the bytes in place, without unpacking. */
-static bool take_data(struct session *s, size_t off, size_t *used)
+static bool take_data(struct session *s, const uint8_t *p, size_t len, size_t *used)
 {
     uint32_t channel_id;
     const uint8_t *payload;
-    size_t len;
-    if (s->state != SESSION_OPEN ||
-        sl_frame_peek_data(s->in.data + off, s->in.len - off, s->max_frame, &channel_id, &payload,
-                           &len, used) != SL_FRAME_OK) {
+    size_t payload_len;
+    if (s->state != SESSION_OPEN || sl_frame_peek_data(p, len, s->max_frame, &channel_id, &payload,
+                                                       &payload_len, used) != SL_FRAME_OK) {
         return false;
     }
-    if (len == 0 && !session_charge(s, &s->empty_bucket, "empty Data frames")) {
+    if (payload_len == 0 && !session_charge(s, &s->empty_bucket, "empty Data frames")) {
         return true;
     }
-    relay_data(s, channel_id, payload, len);
+    relay_data(s, channel_id, payload, payload_len);
     return true;
 }
 
-/* Decodes and handles every whole frame in s->in; keeps the partial one. */
-static void process_input(struct session *s)
+/* Handles every whole frame at the front of [p, p + len); returns the bytes they took. */
+static size_t process_frames(struct session *s, const uint8_t *p, size_t len)
 {
     size_t off = 0;
     while (s->state != SESSION_DONE) {
         sl_frame_t *frame = NULL;
         size_t used = 0;
-        if (take_data(s, off, &used)) {
+        if (take_data(s, p + off, len - off, &used)) {
             off += used;
             continue;
         }
-        int rc = sl_frame_decode(s->in.data + off, s->in.len - off, s->max_frame, &frame, &used);
+        int rc = sl_frame_decode(p + off, len - off, s->max_frame, &frame, &used);
         if (rc == SL_FRAME_INCOMPLETE) {
             break;
         }
@@ -235,24 +234,37 @@ static void process_input(struct session *s)
         dispatch(s, frame);
         sl_frame_free(frame);
     }
-    if (s->state == SESSION_DONE) {
-        s->in.len = 0;
-        return;
+    return s->state == SESSION_DONE ? len : off;
+}
+
+/*
+ * Frames are handled straight from the read message; only a partial frame at its end is
+ * copied into s->in to wait for the rest, so bulk Data is not copied twice.
+ */
+static int take_bytes(struct session *s, struct sl_cursor bytes)
+{
+    if (s->in.len == 0) {
+        size_t used = process_frames(s, bytes.ptr, bytes.len);
+        return sl_buf_append(&s->in, sl_cursor_from(bytes.ptr + used, bytes.len - used));
     }
-    memmove(s->in.data, s->in.data + off, s->in.len - off);
-    s->in.len -= off;
+    int rc = sl_buf_append(&s->in, bytes);
+    if (rc < 0) {
+        return rc;
+    }
+    size_t used = process_frames(s, s->in.data, s->in.len);
+    memmove(s->in.data, s->in.data + used, s->in.len - used);
+    s->in.len -= used;
+    return 0;
 }
 
 static int session_on_read(struct sl_handler *handler, struct sl_slot *slot, struct sl_msg *msg)
 {
     struct session *s = session_of(handler);
     size_t len = msg->data.len;
-    int rc = s->state == SESSION_DONE ? 0 : sl_buf_append(&s->in, sl_buf_cursor(&msg->data));
+    int rc = s->state == SESSION_DONE ? 0 : take_bytes(s, sl_buf_cursor(&msg->data));
     sl_channel_release_msg(s->channel, msg);
     if (rc < 0) {
         session_fault(s, SLUICE__V1__ERROR_CODE__ERROR_INTERNAL, "out of memory");
-    } else {
-        process_input(s);
     }
     /* At most one frame (max_frame) and one read stay buffered: reopen by what was taken. */
     sl_slot_increment_read_window(slot, len);
