@@ -18,6 +18,8 @@
 
 #include "session_internal.h"
 
+#include <stdbool.h>
+
 void relay_table_init(struct relay_table *t);
 /* The session's channels in use (opening or open). */
 size_t relay_count(const struct session *s);
@@ -29,6 +31,27 @@ void relay_data(struct session *s, uint32_t channel_id, const uint8_t *payload, 
 void relay_window(struct session *s, uint32_t channel_id, uint32_t increment);
 void relay_shutdown(struct session *s, uint32_t channel_id);
 void relay_close(struct session *s, uint32_t channel_id, Sluice__V1__ErrorCode code);
+
+/* Room for one more channel with the client's receive window `window` (count and budget). */
+bool relay_has_room(const struct session *s, uint32_t window);
+/*
+ * Makes a listener's connection a channel of the session (a daemon id, Accepted sent).
+ * Errors: SL_E_NOMEM, ...: the caller shuts the channel down.
+ */
+int relay_accept(struct session *s, uint32_t listener_id, uint32_t window,
+                 struct sl_channel *channel);
+/* An accepted channel finished shutting down (the listener's on_shutdown). */
+void relay_accepted_shut_down(struct sl_channel *channel, int status);
+
+/* Stats.session_channels, owned by *st until relay_stats_free (relay_stats.c). */
+struct relay_stats {
+    Sluice__V1__ChannelStats *items;
+    Sluice__V1__ChannelStats **ptrs;
+    char (*remote)[160];
+    size_t count;
+};
+int relay_stats_fill(struct session *s, Sluice__V1__Stats *stats, struct relay_stats *out);
+void relay_stats_free(struct relay_stats *st);
 
 /* Sends Close {channel_id, code, message} to the client. */
 void session_send_close(struct session *s, uint32_t channel_id, Sluice__V1__ErrorCode code,

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include "listeners.h"
 #include "relay.h"
 #include "session_internal.h"
 
@@ -294,6 +295,7 @@ static int session_on_shutdown(struct sl_handler *handler, struct sl_slot *slot,
     s->state = SESSION_DONE;
     session_unregister(s); /* from now on nobody schedules anything on this session */
     relay_session_gone(s); /* its channels are aborted: nothing is left behind */
+    listeners_session_gone(s);
     sl_slot_on_shutdown_complete(slot, dir, status, abort_immediately);
     return 0;
 }
@@ -315,6 +317,7 @@ static void session_destroy(struct sl_handler *handler)
     struct session *s = session_of(handler);
     session_unregister(s);
     relay_session_gone(s);
+    listeners_session_gone(s);
     SL_LOG_INFO(SL_LS_DAEMON, "session %llu (%s): closed", (unsigned long long)s->id,
                 s->client_name);
     sl_buf_clean_up(&s->in);

@@ -27,6 +27,15 @@ struct relay_table {
     uint64_t budget_used; /* sum of the receive windows the client granted */
 };
 
+struct dlistener;
+
+/* The session's listeners (listeners.c): few (max_listeners), so a plain array. */
+struct listener_table {
+    struct dlistener **items;
+    size_t count;
+    size_t cap;
+};
+
 struct token_bucket {
     double tokens;
     uint64_t last_ns;
@@ -49,6 +58,8 @@ struct session {
     struct token_bucket churn_bucket; /* Open + Close */
     struct sl_channel_task handshake_timer;
     struct relay_table relays;
+    uint32_t next_daemon_id; /* for accepted channels (relay_open.c) */
+    struct listener_table listeners;
 
     /* Registry (under d->lock). */
     struct sl_list_node registry_node;

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include "listeners.h"
 #include "relay.h"
 #include "session_internal.h"
 
@@ -81,6 +82,7 @@ void session_send_go_away(struct session *s)
     frame.body_case = SLUICE__V1__FRAME__BODY_GO_AWAY;
     frame.go_away = &go_away;
     session_send(s, &frame);
+    listeners_go_away(s);
     if (relay_count(s) == 0) {
         session_check_drained(s); /* nothing to wait for */
         return;

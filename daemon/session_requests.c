@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "errors.h"
+#include "listeners.h"
 #include "relay.h"
 #include "session_internal.h"
 
@@ -55,8 +56,15 @@ static void on_stats_request(struct session *s, const Sluice__V1__StatsRequest *
     stats.channels = atomic_load(&d->channels);
     stats.bytes_in = atomic_load(&d->bytes_in);
     stats.bytes_out = atomic_load(&d->bytes_out);
+    stats.listeners = atomic_load(&d->listeners);
     stats.uptime_s = (sl_clock_now_ns() - d->started_ns) / SL_NS_PER_SEC;
+    struct relay_stats channels;
+    if (relay_stats_fill(s, &stats, &channels) < 0) {
+        SL_LOG_WARN(SL_LS_DAEMON, "session %llu: no memory for its channels' stats",
+                    (unsigned long long)s->id); /* the totals still go out */
+    }
     send_body(s, SLUICE__V1__FRAME__BODY_STATS, &stats);
+    relay_stats_free(&channels);
 }
 
 /* Resolve ------------------------------------------------------------------------------------- */
@@ -141,34 +149,6 @@ static void on_resolve(struct session *s, const Sluice__V1__Resolve *request)
     }
 }
 
-/* Channels and listeners ------------------------------------------------------------------------
- */
-
-static void on_listen(struct session *s, const Sluice__V1__Listen *listen)
-{
-    if (!session_charge(s, &s->churn_bucket, "opens and closes")) {
-        return;
-    }
-    Sluice__V1__Status st;
-    init_status(&st,
-                s->go_away_sent ? SLUICE__V1__ERROR_CODE__ERROR_SHUTTING_DOWN
-                                : SLUICE__V1__ERROR_CODE__ERROR_INTERNAL,
-                s->go_away_sent ? "the daemon is stopping"
-                                : "this build of sluiced does not listen yet");
-    Sluice__V1__ListenFailed failed;
-    sluice__v1__listen_failed__init(&failed);
-    failed.listener_id = listen->listener_id;
-    failed.status = &st;
-    send_body(s, SLUICE__V1__FRAME__BODY_LISTEN_FAILED, &failed);
-}
-
-/* No listener can be live yet: an Unlisten for one that is not is ignored, but counted. */
-static void on_unlisten(struct session *s, const Sluice__V1__Unlisten *unlisten)
-{
-    (void)unlisten;
-    session_charge(s, &s->churn_bucket, "opens and closes");
-}
-
 /* Dispatch ------------------------------------------------------------------------------------- */
 
 void session_dispatch_open(struct session *s, const sl_frame_t *f)
@@ -187,10 +167,10 @@ void session_dispatch_open(struct session *s, const sl_frame_t *f)
         relay_open(s, f->open);
         return;
     case SLUICE__V1__FRAME__BODY_LISTEN:
-        on_listen(s, f->listen);
+        listeners_listen(s, f->listen);
         return;
     case SLUICE__V1__FRAME__BODY_UNLISTEN:
-        on_unlisten(s, f->unlisten);
+        listeners_unlisten(s, f->unlisten->listener_id);
         return;
     case SLUICE__V1__FRAME__BODY_DATA: /* in an unusual encoding: the fast path passed */
         if (f->data->payload.len == 0 &&

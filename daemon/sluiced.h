@@ -47,6 +47,7 @@ struct sluiced {
     atomic_uint_fast64_t bytes_in;
     atomic_uint_fast64_t bytes_out;
     atomic_uint_fast64_t channels;
+    atomic_uint_fast64_t listeners;
     /* Open sessions, for GoAway and shutdown. Sessions add and remove themselves. */
     pthread_mutex_t lock;
     pthread_cond_t sessions_changed;

@@ -27,6 +27,8 @@ struct sl_listener {
     struct sl_socket *socket;
     struct sl_socket_endpoint bound;
     struct sl_loop *loop; /* where accepting happens */
+    bool started;         /* the start task ran (loop thread) */
+    bool paused;          /* sl_listener_set_paused (loop thread) */
     struct sl_task start_task;
     struct sl_task stop_task;
 };
@@ -112,7 +114,8 @@ static void on_accept(struct sl_socket *socket, int status, struct sl_socket *in
     }
     in->listener = listener;
     in->socket = incoming;
-    in->loop = sl_loop_group_get_next(listener->bootstrap->group);
+    in->loop = listener->opts.loop ? listener->opts.loop
+                                   : sl_loop_group_get_next(listener->bootstrap->group);
     sl_ref_acquire(&listener->ref); /* the connection's reference */
     sl_task_init(&in->task, incoming_task_fn, in, "listener_incoming");
     sl_loop_schedule_now(in->loop, &in->task);
@@ -124,8 +127,10 @@ static void start_task_fn(struct sl_task *task, void *arg, enum sl_task_status s
 {
     (void)task;
     struct sl_listener *listener = arg;
-    int rc = status == SL_TASK_CANCELED
-                 ? SL_E_CANCELED
+    listener->started = true;
+    int rc = status == SL_TASK_CANCELED ? SL_E_CANCELED
+             : listener->paused
+                 ? 0
                  : sl_socket_start_accept(listener->socket, listener->loop, on_accept, listener);
     if (rc < 0) {
         SL_LOG_ERROR(SL_LS_BOOTSTRAP, "listener on port %u cannot accept: %s", listener->bound.port,
@@ -167,7 +172,7 @@ int sl_server_bootstrap_new_listener(struct sl_server_bootstrap *bootstrap,
     }
     listener->bootstrap = bootstrap;
     sl_server_bootstrap_acquire(bootstrap); /* the listener's reference */
-    listener->loop = sl_loop_group_get_next(bootstrap->group);
+    listener->loop = opts->loop ? opts->loop : sl_loop_group_get_next(bootstrap->group);
     sl_ref_init(&listener->ref, 2); /* the creator's and the start task's */
     sl_task_init(&listener->start_task, start_task_fn, listener, "listener_start");
     sl_loop_schedule_now(listener->loop, &listener->start_task);
@@ -180,6 +185,22 @@ int sl_listener_get_bound_address(const struct sl_listener *listener,
 {
     *out = listener->bound;
     return 0;
+}
+
+int sl_listener_set_paused(struct sl_listener *listener, bool paused)
+{
+    SL_ENSURE_ARG(listener && listener->opts.loop);
+    SL_ENSURE(sl_loop_is_on_callers_thread(listener->loop), SL_E_WRONG_THREAD);
+    if (listener->paused == paused) {
+        return 0;
+    }
+    listener->paused = paused;
+    if (!listener->started || !listener->socket) {
+        return 0; /* the start task honours it; a stopping listener needs nothing */
+    }
+    /* Subscribing again reports a backlog that filled meanwhile: epoll signals readiness on add. */
+    return paused ? sl_socket_stop_accept(listener->socket)
+                  : sl_socket_start_accept(listener->socket, listener->loop, on_accept, listener);
 }
 
 static void stop_task_fn(struct sl_task *task, void *arg, enum sl_task_status status)

@@ -101,6 +101,12 @@ struct sl_listener_options {
     struct sl_socket_handler_options handler_options;
     int backlog; /* 0: 1024 */
     /*
+     * NULL: accept on one loop of the group and spread channels with sl_loop_group_get_next.
+     * Set (a loop of the bootstrap's group): accept there and give every channel to it, so a
+     * listener and its channels share one thread with whoever made it (sluiced's sessions).
+     */
+    struct sl_loop *loop;
+    /*
      * Optional TLS (copied; the context must be a server context). on_incoming then gets each
      * channel after its handshake, with the TLS handler in slot 1; a failed handshake is
      * reported with its error and channel NULL. allow_half_close follows handler_options.
@@ -130,6 +136,14 @@ SL_API SL_MUST_CHECK int sl_server_bootstrap_new_listener(struct sl_server_boots
 /* The address the listener is bound to. Thread: any. Errors: -errno. */
 SL_API SL_MUST_CHECK int sl_listener_get_bound_address(const struct sl_listener *listener,
                                                        struct sl_socket_endpoint *out);
+
+/*
+ * Pauses or resumes accepting (connections wait in the kernel's backlog meanwhile); a listener
+ * paused before it started accepting starts paused. For a listener with opts.loop, so its owner
+ * can stop taking connections it has no room for. Thread: the listener's loop (opts.loop).
+ * Errors: SL_E_WRONG_THREAD; SL_E_INVAL (no opts.loop); -errno from subscribing again.
+ */
+SL_API SL_MUST_CHECK int sl_listener_set_paused(struct sl_listener *listener, bool paused);
 
 /*
  * Stops accepting and closes the listening socket; channels already handed out live on.
