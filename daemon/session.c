@@ -21,8 +21,41 @@
  */
 
 #define SESSION_WINDOW ((size_t)256 * 1024)
+/*
+ * Frames other than Data (Pong, Stats, Resolved, Close, ...) the client has not read yet: above
+ * this the daemon reads nothing more from it (docs/protocol.md §10), so a client that sends
+ * requests but never reads the answers cannot make the daemon queue without end.
+ */
+#define CONTROL_QUEUE_MAX ((size_t)1 << 20)
 
 /* Sending ------------------------------------------------------------------------------------- */
+
+static bool backed_up(const struct session *s)
+{
+    return s->control_queued > CONTROL_QUEUE_MAX;
+}
+
+static void resume_task_fn(struct sl_task *task, void *arg, enum sl_task_status status);
+
+/*
+ * A control frame reached the client's socket (or never will: the socket handler completes
+ * what it still holds when it goes, before the session is destroyed). Once half the limit has
+ * drained, the frames left waiting are handled from a task (not from inside a write
+ * completion) and reading resumes.
+ */
+static void on_control_written(struct sl_channel *channel, struct sl_msg *msg, int status,
+                               void *user_data)
+{
+    (void)status;
+    struct session *s = user_data;
+    s->control_queued -= msg->data.len;
+    if (s->paused && !s->resume_scheduled && s->control_queued <= CONTROL_QUEUE_MAX / 2 &&
+        s->state != SESSION_DONE) {
+        s->resume_scheduled = true;
+        sl_channel_task_init(&s->resume_task, resume_task_fn, s, "session_resume_reading");
+        sl_channel_schedule_task_now(channel, &s->resume_task);
+    }
+}
 
 void session_send(struct session *s, const sl_frame_t *frame)
 {
@@ -38,7 +71,12 @@ void session_send(struct session *s, const sl_frame_t *frame)
         return;
     }
     msg->data.len = sl_frame_encode(frame, msg->data.data);
+    msg->on_complete = on_control_written;
+    msg->user_data = s;
+    s->control_queued += msg->data.len; /* first: the completion may come at once */
     if (sl_slot_send(s->base.slot, msg, SL_DIR_WRITE) < 0) {
+        s->control_queued -= msg->data.len;
+        msg->on_complete = NULL;
         sl_channel_release_msg(s->channel, msg); /* the socket is going: nothing to tell */
     }
 }
@@ -213,7 +251,7 @@ static bool take_data(struct session *s, const uint8_t *p, size_t len, size_t *u
 static size_t process_frames(struct session *s, const uint8_t *p, size_t len)
 {
     size_t off = 0;
-    while (s->state != SESSION_DONE) {
+    while (s->state != SESSION_DONE && !backed_up(s)) {
         sl_frame_t *frame = NULL;
         size_t used = 0;
         if (take_data(s, p + off, len - off, &used)) {
@@ -244,7 +282,7 @@ static size_t process_frames(struct session *s, const uint8_t *p, size_t len)
  */
 static int take_bytes(struct session *s, struct sl_cursor bytes)
 {
-    if (s->in.len == 0) {
+    if (s->in.len == 0 && !s->paused) {
         size_t used = process_frames(s, bytes.ptr, bytes.len);
         return sl_buf_append(&s->in, sl_cursor_from(bytes.ptr + used, bytes.len - used));
     }
@@ -258,8 +296,46 @@ static int take_bytes(struct session *s, struct sl_cursor bytes)
     return 0;
 }
 
+/* Reading stops while answers pile up unread; what was read waits in s->in meanwhile. */
+static void reopen_or_hold(struct session *s, size_t len)
+{
+    if (backed_up(s) || s->paused) {
+        if (!s->paused) {
+            SL_LOG_DEBUG(SL_LS_DAEMON, "session %llu: %zu bytes of answers unread, reading paused",
+                         (unsigned long long)s->id, s->control_queued);
+        }
+        s->paused = true;
+        s->read_held += len;
+        return;
+    }
+    /* At most one frame (max_frame) and one read stay buffered: reopen by what was taken. */
+    sl_slot_increment_read_window(s->base.slot, len);
+}
+
+static void resume_task_fn(struct sl_task *task, void *arg, enum sl_task_status status)
+{
+    (void)task;
+    struct session *s = arg;
+    s->resume_scheduled = false;
+    if (status != SL_TASK_RUN || s->state == SESSION_DONE) {
+        return;
+    }
+    size_t used = process_frames(s, s->in.data, s->in.len);
+    memmove(s->in.data, s->in.data + used, s->in.len - used);
+    s->in.len -= used;
+    if (s->state != SESSION_DONE && !backed_up(s)) {
+        SL_LOG_DEBUG(SL_LS_DAEMON, "session %llu: the client reads again",
+                     (unsigned long long)s->id);
+        s->paused = false;
+        size_t held = s->read_held;
+        s->read_held = 0;
+        sl_slot_increment_read_window(s->base.slot, held);
+    }
+}
+
 static int session_on_read(struct sl_handler *handler, struct sl_slot *slot, struct sl_msg *msg)
 {
+    (void)slot;
     struct session *s = session_of(handler);
     size_t len = msg->data.len;
     int rc = s->state == SESSION_DONE ? 0 : take_bytes(s, sl_buf_cursor(&msg->data));
@@ -267,8 +343,7 @@ static int session_on_read(struct sl_handler *handler, struct sl_slot *slot, str
     if (rc < 0) {
         session_fault(s, SLUICE__V1__ERROR_CODE__ERROR_INTERNAL, "out of memory");
     }
-    /* At most one frame (max_frame) and one read stay buffered: reopen by what was taken. */
-    sl_slot_increment_read_window(slot, len);
+    reopen_or_hold(s, len);
     return 0;
 }
 

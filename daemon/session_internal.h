@@ -52,7 +52,12 @@ struct session {
     uint32_t max_frame; /* for frames from the client */
     uint8_t nonce[32];
     char client_name[64];
-    struct sl_buf in;                 /* bytes of a frame not yet whole */
+    struct sl_buf in;      /* bytes of a frame not yet whole */
+    size_t control_queued; /* bytes of frames other than Data not yet written */
+    size_t read_held;      /* read window held back while paused */
+    bool paused;           /* answers piled up: no reading, no handling frames */
+    bool resume_scheduled;
+    struct sl_channel_task resume_task;
     struct token_bucket ping_bucket;  /* Ping, Resolve, StatsRequest */
     struct token_bucket empty_bucket; /* empty frames, tiny windows */
     struct token_bucket churn_bucket; /* Open + Close */

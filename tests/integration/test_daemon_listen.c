@@ -574,6 +574,76 @@ START_TEST(stats_list_the_sessions_channels_by_id)
 }
 END_TEST
 
+/* Back-pressure on answers (docs/protocol.md §10) ---------------------------------------------- */
+
+START_TEST(a_client_that_reads_no_answers_is_read_no_more)
+{
+    /*
+     * ASan keeps freed memory in quarantine, which would count every answer ever built: this
+     * daemon runs without it, so its RSS shows what it holds.
+     */
+    daemon_stop(&s_daemon, 10000);
+    const char *asan = getenv("ASAN_OPTIONS");
+    char saved[512], options[600];
+    snprintf(saved, sizeof(saved), "%s", asan ? asan : "");
+    snprintf(options, sizeof(options), "%s%squarantine_size_mb=0", saved, *saved ? ":" : "");
+    setenv("ASAN_OPTIONS", options, 1);
+    daemon_start(&s_daemon, NULL, NULL);
+    if (asan) {
+        setenv("ASAN_OPTIONS", saved, 1);
+    } else {
+        unsetenv("ASAN_OPTIONS");
+    }
+    struct raw_client c;
+    raw_attach(&c, &s_daemon, "deaf");
+    /* 400 accepted channels make each Stats about 20 KB. */
+    enum { CONNECTIONS = 400, REQUESTS = 1000 };
+    static int fds[CONNECTIONS];
+    uint32_t port = listen_ok(&c, 1, "127.0.0.1", 4096, NULL, 0);
+    for (int i = 0; i < CONNECTIONS; i++) {
+        fds[i] = tcp_connect(port);
+        ck_assert_int_ge(fds[i], 0);
+        sl_frame_free(raw_expect(&c, SLUICE__V1__FRAME__BODY_ACCEPTED));
+    }
+    sl_frame_t *first = ask_stats(&c, 1);
+    size_t stats_size = sl_frame_size(first);
+    ck_assert_uint_eq(first->stats->n_session_channels, CONNECTIONS);
+    sl_frame_free(first);
+    long rss_before = daemon_rss_kib(&s_daemon);
+
+    /* 1000 requests, about 20 MB of answers, and we read none of them for a while. */
+    for (uint32_t i = 0; i < REQUESTS; i++) {
+        Sluice__V1__StatsRequest r;
+        sluice__v1__stats_request__init(&r);
+        r.request_id = 100 + i;
+        sl_frame_t f;
+        sluice__v1__frame__init(&f);
+        f.body_case = SLUICE__V1__FRAME__BODY_STATS_REQUEST;
+        f.stats_request = &r;
+        raw_send(&c, &f);
+    }
+    nap_ms(1000);
+    long grown_kib = daemon_rss_kib(&s_daemon) - rss_before;
+    ck_assert_msg(grown_kib < 8 * 1024, "the daemon grew by %ld KiB for %zu-byte answers",
+                  grown_kib, stats_size);
+
+    /* Reading again, every answer arrives, in order: held back, not dropped. */
+    for (uint32_t i = 0; i < REQUESTS; i++) {
+        bool eof;
+        sl_frame_t *f = raw_recv(&c, 10000, &eof);
+        ck_assert_msg(f, "answer %u missing", i);
+        ck_assert_int_eq(f->body_case, SLUICE__V1__FRAME__BODY_STATS);
+        ck_assert_uint_eq(f->stats->request_id, 100 + i);
+        sl_frame_free(f);
+    }
+    raw_ping(&c, 9);
+    for (int i = 0; i < CONNECTIONS; i++) {
+        close(fds[i]);
+    }
+    raw_close(&c);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("daemon_listen");
@@ -586,6 +656,7 @@ int main(void)
     tcase_add_test(tc, a_vanished_session_takes_its_listeners_along);
     tcase_add_test(tc, a_udp_channel_keeps_datagrams_whole);
     tcase_add_test(tc, stats_list_the_sessions_channels_by_id);
+    tcase_add_test(tc, a_client_that_reads_no_answers_is_read_no_more);
     suite_add_tcase(suite, tc);
     return sl_test_run(suite);
 }
