@@ -164,7 +164,7 @@ static void relay_datagram(struct relay *r, struct sl_slot *slot, const struct s
 {
     size_t len = msg->data.len;
     sl_slot_increment_read_window(slot, len);
-    size_t most = r->session->d->limits.max_frame - SL_FRAME_DATA_HEADER_MAX;
+    size_t most = r->session->max_frame - SL_FRAME_DATA_HEADER_MAX;
     if (len > r->datagram_credit || len > most) {
         r->datagrams_dropped++;
         SL_LOG_DEBUG(SL_LS_DAEMON, "channel %u: a datagram of %zu bytes dropped (credit %llu)",

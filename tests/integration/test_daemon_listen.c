@@ -8,12 +8,14 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -369,6 +371,32 @@ START_TEST(a_vanished_session_takes_its_listeners_along)
 }
 END_TEST
 
+/* GoAway closes listeners at once: no new connections for a stopping daemon. */
+START_TEST(go_away_closes_the_listeners)
+{
+    struct raw_client c;
+    raw_attach(&c, &s_daemon, "going");
+    uint32_t port = listen_ok(&c, 4, "127.0.0.1", 0, NULL, 0);
+    int fd = tcp_connect(port);
+    uint32_t id = expect_accepted(&c, 4);
+    kill(s_daemon.pid, SIGTERM);
+    sl_frame_free(raw_expect(&c, SLUICE__V1__FRAME__BODY_GO_AWAY));
+    sl_frame_t *f = raw_expect(&c, SLUICE__V1__FRAME__BODY_LISTENER_CLOSED);
+    ck_assert_uint_eq(f->listener_closed->listener_id, 4);
+    ck_assert_int_eq(f->listener_closed->status->code, SLUICE__V1__ERROR_CODE__ERROR_SHUTTING_DOWN);
+    sl_frame_free(f);
+    /* The accepted channel drains like any other: it still carries data until the deadline. */
+    ck_assert(send(fd, "bye", 3, 0) == 3);
+    expect_data(&c, id, "bye");
+    close(fd);
+    raw_close(&c);
+    int status;
+    ck_assert_int_eq(waitpid(s_daemon.pid, &status, 0), s_daemon.pid);
+    s_daemon.pid = 0;
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+END_TEST
+
 /* UDP ------------------------------------------------------------------------------------------ */
 
 struct udp_echo {
@@ -654,6 +682,7 @@ int main(void)
     tcase_add_test(tc, a_unix_listener_accepts_and_its_path_goes_with_it);
     tcase_add_test(tc, a_full_session_leaves_connections_in_the_backlog);
     tcase_add_test(tc, a_vanished_session_takes_its_listeners_along);
+    tcase_add_test(tc, go_away_closes_the_listeners);
     tcase_add_test(tc, a_udp_channel_keeps_datagrams_whole);
     tcase_add_test(tc, stats_list_the_sessions_channels_by_id);
     tcase_add_test(tc, a_client_that_reads_no_answers_is_read_no_more);
