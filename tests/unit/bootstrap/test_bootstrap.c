@@ -546,6 +546,87 @@ START_TEST(destroying_a_listener_keeps_its_open_channels)
 }
 END_TEST
 
+struct pause_call {
+    struct sl_listener *listener;
+    bool paused;
+    int rc;
+};
+
+static void pause_on_loop(void *arg)
+{
+    struct pause_call *p = arg;
+    p->rc = sl_listener_set_paused(p->listener, p->paused);
+}
+
+static void wait_incoming(struct server *srv, int count)
+{
+    while (atomic_load(&srv->incoming) < count) {
+        ck_assert(sl_test_latch_wait(&srv->events, sl_test_latch_get(&srv->events) + 1, 10000));
+    }
+}
+
+/* opts.loop: accepting and every channel on that loop; pausing leaves connections waiting. */
+START_TEST(a_listener_on_one_loop_can_pause)
+{
+    struct server srv;
+    memset(&srv, 0, sizeof(srv));
+    test_record_init(&srv.record);
+    sl_test_latch_init(&srv.events);
+    sl_test_latch_init(&srv.destroyed);
+    struct sl_loop *loop = sl_loop_group_get_loop(s_group, 2);
+    struct sl_listener_options opts = {
+        .socket_options = {.type = SL_SOCKET_STREAM, .domain = SL_SOCKET_IPV4},
+        .loop = loop,
+        .on_incoming = on_incoming,
+        .on_shutdown = on_server_shutdown,
+        .on_destroy = on_listener_destroyed,
+        .user_data = &srv};
+    strcpy(opts.endpoint.address, "127.0.0.1");
+    ck_assert_int_eq(sl_server_bootstrap_new_listener(s_server, &opts, &srv.listener), 0);
+    ck_assert_int_eq(sl_listener_get_bound_address(srv.listener, &srv.address), 0);
+    ck_assert_int_eq(sl_listener_set_paused(srv.listener, true), SL_E_WRONG_THREAD);
+
+    struct client c[4];
+    for (int i = 0; i < 2; i++) {
+        client_init(&c[i]);
+        ck_assert_int_eq(
+            client_connect(&c[i], client_options(&c[i], "127.0.0.1", srv.address.port)), 0);
+    }
+    wait_incoming(&srv, 2);
+    ck_assert_int_eq(atomic_load(&srv.per_loop[2]), 2);
+
+    struct pause_call p = {.listener = srv.listener, .paused = true};
+    sl_test_run_on_loop(loop, pause_on_loop, &p);
+    ck_assert_int_eq(p.rc, 0);
+    for (int i = 2; i < 4; i++) { /* the kernel completes them; nobody accepts */
+        client_init(&c[i]);
+        ck_assert_int_eq(
+            client_connect(&c[i], client_options(&c[i], "127.0.0.1", srv.address.port)), 0);
+    }
+    sl_test_latch_wait(&srv.events, sl_test_latch_get(&srv.events) + 1, 200);
+    ck_assert_int_eq(atomic_load(&srv.incoming), 2);
+    p.paused = false;
+    sl_test_run_on_loop(loop, pause_on_loop, &p);
+    ck_assert_int_eq(p.rc, 0);
+    wait_incoming(&srv, 4); /* the backlog is picked up as soon as accepting resumes */
+    ck_assert_int_eq(atomic_load(&srv.per_loop[2]), 4);
+    for (int i = 0; i < 4; i++) {
+        client_echo(&c[i], "on loop 2");
+        client_close(&c[i]);
+    }
+    server_stop(&srv);
+}
+END_TEST
+
+START_TEST(pausing_needs_a_listener_with_its_own_loop)
+{
+    struct server srv;
+    server_start(&srv, "127.0.0.1", 0, SL_SOCKET_IPV4);
+    ck_assert_int_eq(sl_listener_set_paused(srv.listener, true), SL_E_INVAL);
+    server_stop(&srv);
+}
+END_TEST
+
 START_TEST(a_taken_port_is_reported_by_new_listener)
 {
     struct server srv;
@@ -592,6 +673,8 @@ int main(void)
     tcase_add_test(tc, five_hundred_clients_spread_over_the_loops);
     tcase_add_test(tc, destroying_a_listener_keeps_its_open_channels);
     tcase_add_test(tc, a_taken_port_is_reported_by_new_listener);
+    tcase_add_test(tc, a_listener_on_one_loop_can_pause);
+    tcase_add_test(tc, pausing_needs_a_listener_with_its_own_loop);
     tcase_add_test(tc, unix_socket_channels_need_no_resolver);
     suite_add_tcase(s, tc);
     return sl_test_run(s);
