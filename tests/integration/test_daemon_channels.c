@@ -105,6 +105,46 @@ START_TEST(many_channels_share_a_session)
 }
 END_TEST
 
+/* Many sessions at once, each with its own channels, pumped in turn from one thread. */
+START_TEST(many_sessions_at_once)
+{
+    enum { SESSIONS = 24, PER_SESSION = 2 };
+    static struct peer_server peer; /* static: teardown may stop it after a failure */
+    peer_server_start(&peer, PEER_ECHO, 0);
+    static struct chan_client cc[SESSIONS];
+    static struct chan chans[SESSIONS][PER_SESSION];
+    memset(chans, 0, sizeof(chans));
+    for (int i = 0; i < SESSIONS; i++) {
+        chan_client_attach(&cc[i], &s_daemon);
+        for (int j = 0; j < PER_SESSION; j++) {
+            chans[i][j].window = 64 * 1024;
+            chans[i][j].to_send = 2 * MIB + (uint64_t)i * 1000 + (uint64_t)j;
+            chans[i][j].shutdown_after_send = true;
+            chan_open(&cc[i], &chans[i][j], (uint32_t)j + 1, peer.port);
+        }
+    }
+    int done = 0;
+    for (int round = 0; round < 20000 && done < SESSIONS; round++) {
+        done = 0;
+        for (int i = 0; i < SESSIONS; i++) {
+            done += chan_pump(&cc[i], all_done, 1) ? 1 : 0;
+        }
+    }
+    ck_assert_int_eq(done, SESSIONS);
+    for (int i = 0; i < SESSIONS; i++) {
+        for (int j = 0; j < PER_SESSION; j++) {
+            struct chan *ch = &chans[i][j];
+            ck_assert_msg(!ch->failed, "session %d channel %d failed: %d", i, j, ch->fail_code);
+            ck_assert_uint_eq(ch->received, ch->to_send);
+            ck_assert_uint_eq(ch->recv_hash, ch->sent_hash);
+            ck_assert_int_eq(ch->close_code, SLUICE__V1__ERROR_CODE__ERROR_NONE);
+        }
+        chan_client_close(&cc[i]);
+    }
+    peer_server_stop(&peer);
+}
+END_TEST
+
 static bool opens_answered(struct chan_client *cc)
 {
     for (int i = 0; i < cc->count; i++) {
@@ -299,6 +339,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, sixty_four_mebibytes_echo_intact);
     tcase_add_test(tc, many_channels_share_a_session);
+    tcase_add_test(tc, many_sessions_at_once);
     tcase_add_test(tc, open_failures_have_their_own_codes);
     tcase_add_test(tc, a_window_violation_closes_only_that_channel);
     tcase_add_test(tc, a_client_that_stops_reading_stops_the_peer);
