@@ -14,7 +14,7 @@
 
 /* Starting and stopping the daemon: loops, resolver, the listening socket, sessions. */
 
-static const struct sluiced_limits s_default_limits = {
+const struct sluiced_limits sluiced_default_limits = {
     .max_frame = 256 * 1024,
     .default_window = 256 * 1024,
     .max_channels = 1024,
@@ -108,7 +108,7 @@ int sluiced_start(struct sluiced **out, const char *path, unsigned threads)
     if (!d) {
         return SL_E_NOMEM;
     }
-    d->limits = s_default_limits;
+    d->limits = sluiced_default_limits;
     d->started_ns = sl_clock_now_ns();
     snprintf(d->socket_path, sizeof(d->socket_path), "%s", path);
     pthread_mutex_init(&d->lock, NULL);

@@ -34,6 +34,9 @@ struct sluiced_limits {
     uint32_t churn_rate, churn_burst;
 };
 
+/* The limits without a config file (daemon.c). */
+extern const struct sluiced_limits sluiced_default_limits;
+
 struct sluiced {
     struct sluiced_limits limits;
     struct sl_loop_group *group;
