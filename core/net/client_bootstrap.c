@@ -273,12 +273,21 @@ static void on_resolved(struct sl_host_resolver *resolver, int status,
         fail(req, status);
         return;
     }
-    req->count = count < MAX_ADDRESSES ? count : MAX_ADDRESSES;
-    for (size_t i = 0; i < req->count; i++) {
-        req->addresses[i] = addresses[i];
-        memset(&req->endpoints[i], 0, sizeof(req->endpoints[i]));
-        memcpy(req->endpoints[i].address, addresses[i].address, sizeof(addresses[i].address));
-        req->endpoints[i].port = req->opts.port;
+    req->count = 0;
+    for (size_t i = 0; i < count && req->count < MAX_ADDRESSES; i++) {
+        if (req->opts.address_allowed &&
+            !req->opts.address_allowed(&addresses[i], req->opts.port, req->opts.user_data)) {
+            continue;
+        }
+        size_t k = req->count++;
+        req->addresses[k] = addresses[i];
+        memset(&req->endpoints[k], 0, sizeof(req->endpoints[k]));
+        memcpy(req->endpoints[k].address, addresses[i].address, sizeof(addresses[i].address));
+        req->endpoints[k].port = req->opts.port;
+    }
+    if (req->count == 0 && count > 0) {
+        fail(req, SL_E_ADDRESS_DENIED);
+        return;
     }
     connect_next(req);
 }

@@ -8,6 +8,8 @@
 
 #include "guard.h"
 
+#include <unistd.h>
+
 #define DEFAULT_BACKLOG 1024
 
 struct sl_server_bootstrap {
@@ -143,6 +145,14 @@ static void start_task_fn(struct sl_task *task, void *arg, enum sl_task_status s
 static int open_socket(struct sl_listener *listener)
 {
     const struct sl_listener_options *o = &listener->opts;
+    if (o->adopt_fd > 0) {
+        int rc = sl_socket_adopt_listening(o->adopt_fd, &o->socket_options, &listener->socket);
+        if (rc < 0) {
+            close(o->adopt_fd); /* ours either way, as documented */
+            return rc;
+        }
+        return sl_socket_get_bound_address(listener->socket, &listener->bound);
+    }
     SL_TRY(sl_socket_new(&o->socket_options, &listener->socket));
     SL_TRY(sl_socket_bind(listener->socket, &o->endpoint));
     SL_TRY(sl_socket_get_bound_address(listener->socket, &listener->bound));

@@ -13,6 +13,7 @@
 #include "guard.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/vm_sockets.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -112,6 +113,22 @@ int sl_socket_new(const struct sl_socket_options *opts, struct sl_socket **out)
         close(fd);
         return rc < 0 ? rc : SL_E_NOMEM;
     }
+    *out = socket;
+    return 0;
+}
+
+int sl_socket_adopt_listening(int fd, const struct sl_socket_options *opts, struct sl_socket **out)
+{
+    SL_ENSURE_ARG(fd >= 0 && opts && out && opts->type == SL_SOCKET_STREAM);
+    int listening = 0;
+    socklen_t len = sizeof(listening);
+    SL_ENSURE(getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0, -errno);
+    SL_ENSURE(listening, SL_E_INVAL);
+    int flags = fcntl(fd, F_GETFL);
+    SL_ENSURE(flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0, -errno);
+    SL_ENSURE(fcntl(fd, F_SETFD, FD_CLOEXEC) == 0, -errno);
+    struct sl_socket *socket = wrap_fd(opts, fd, SL__SOCKET_LISTENING);
+    SL_ENSURE(socket, SL_E_NOMEM);
     *out = socket;
     return 0;
 }

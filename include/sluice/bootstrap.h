@@ -54,6 +54,12 @@ struct sl_socket_channel_options {
      * session_key to "host:port"; allow_half_close to handler_options.allow_half_close.
      */
     const struct sl_tls_connection_options *tls_options;
+    /*
+     * Optional: asked on the channel's loop about each resolved address before it is tried
+     * (the daemon's policy: a name must not lead somewhere its client may not go). Addresses
+     * it refuses are skipped; when it refuses every one, setup fails with SL_E_ADDRESS_DENIED.
+     */
+    bool (*address_allowed)(const struct sl_host_address *address, uint32_t port, void *user_data);
     /* channel with the socket handler in slot 0, or NULL and an error: exactly once */
     sl_channel_setup_fn *on_setup;
     sl_channel_shutdown_fn *on_shutdown; /* may be NULL */
@@ -100,6 +106,11 @@ struct sl_listener_options {
     struct sl_socket_options socket_options;
     struct sl_socket_handler_options handler_options;
     int backlog; /* 0: 1024 */
+    /*
+     * > 0: adopt this listening socket instead of binding endpoint (systemd socket activation;
+     * fd 0 is stdin, never one). The listener owns it from then on, also when this call fails.
+     */
+    int adopt_fd;
     /*
      * NULL: accept on one loop of the group and spread channels with sl_loop_group_get_next.
      * Set (a loop of the bootstrap's group): accept there and give every channel to it, so a

@@ -70,7 +70,8 @@ SL_BEGIN_DECLS
     XX(TLS_RENEGOTIATION_REFUSED, "TLS: renegotiation is not allowed")                          \
     XX(TLS_TRUNCATED, "TLS: the connection ended without close_notify (truncated)")             \
     XX(TLS_PROTOCOL_ERROR, "TLS: the peer broke the protocol (unexpected or bad message)")      \
-    XX(TLS_ALERT, "TLS: the peer sent a fatal alert")
+    XX(TLS_ALERT, "TLS: the peer sent a fatal alert")                                           \
+    XX(ADDRESS_DENIED, "every address the name resolved to is refused by policy")
 
 /* Codes count down from SL_E_BASE: the first entry is -10000, the next -10001, and so on. */
 #define SL_E_BASE                        (-10000)

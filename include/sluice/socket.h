@@ -206,6 +206,14 @@ SL_API void sl_socket_write_now(struct sl_socket *socket, struct sl_cursor data,
 SL_API SL_MUST_CHECK int sl_socket_shutdown_write(struct sl_socket *socket);
 
 /* Applies options anew (keep-alive, no-delay; type and domain must match). Errors: -errno. */
+/*
+ * Wraps fd, a stream socket already listening (one systemd passed with socket activation), as a
+ * listening socket; it then belongs to the new socket (closed with it). opts describe it (type,
+ * domain). Errors: SL_E_INVAL (not listening); -errno; SL_E_NOMEM.
+ */
+SL_API SL_MUST_CHECK int sl_socket_adopt_listening(int fd, const struct sl_socket_options *opts,
+                                                   struct sl_socket **out);
+
 SL_API SL_MUST_CHECK int sl_socket_set_options(struct sl_socket *socket,
                                                const struct sl_socket_options *opts);
 
