@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "config.h"
+#include "identities.h"
 
 #include <sluice/alloc.h>
 #include <sluice/error.h>
@@ -265,7 +266,7 @@ static int daemon_key(struct parser *p, const char *key, const char *v)
     case 7:
         return set_u32(p, key, v, 1024, UINT32_MAX, &c->limits.default_window, true);
     case 8:
-        return set_u32(p, key, v, 1024, UINT32_MAX, &c->max_window, true);
+        return set_u32(p, key, v, 1024, UINT32_MAX, &c->limits.max_window, true);
     default:
         return set_u32(p, key, v, 100, 600000, &c->limits.handshake_timeout_ms, false);
     }
@@ -344,6 +345,32 @@ static int add_names(struct parser *p, const char *key, char *v, char ***items, 
         if (!slot || !(*slot = config_strdup(parts[i]))) {
             return fail(p, "out of memory");
         }
+    }
+    return 1;
+}
+
+/* `deny`: address blocks only (no names, no ports: a denied address is denied on every port). */
+static int add_deny(struct parser *p, struct config_client *cl, char *v)
+{
+    char *parts[MAX_LIST];
+    size_t n;
+    const char *why = "";
+    if (!config_split_list(v, parts, MAX_LIST, &n, &why)) {
+        return fail(p, "deny: %s", why);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct connect_rule rule;
+        bool ok = config_parse_connect_rule(parts[i], &rule, &why);
+        if (ok && (rule.kind != RULE_CIDR || rule.ports.lo != 1 || rule.ports.hi != 65535)) {
+            ok = false;
+            why = "deny takes address blocks such as 10.0.0.0/8, without ports";
+        }
+        struct connect_rule *slot = ok ? grow((void **)&cl->deny, &cl->n_deny, sizeof(rule)) : NULL;
+        if (!slot) {
+            sl_free(rule.pattern);
+            return ok ? fail(p, "out of memory") : fail(p, "deny = %s: %s", parts[i], why);
+        }
+        *slot = rule;
     }
     return 1;
 }
@@ -466,6 +493,9 @@ static int client_key(struct parser *p, const char *key, char *v)
     }
     if (strcmp(key, "listen") == 0) {
         return add_listen(p, cl, v);
+    }
+    if (strcmp(key, "deny") == 0) {
+        return add_deny(p, cl, v);
     }
     if (strcmp(key, "identities") == 0) {
         return add_names(p, key, v, &cl->identities, &cl->n_identities);
@@ -626,10 +656,10 @@ static int check_references(struct parser *p, const struct config_client *cl)
 static int check_whole(struct parser *p)
 {
     struct sluiced_config *c = p->c;
-    if (c->limits.default_window > c->max_window) {
+    if (c->limits.default_window > c->limits.max_window) {
         p->line = 0;
         return fail(p, "default_window (%u) is over max_window (%u)", c->limits.default_window,
-                    c->max_window);
+                    c->limits.max_window);
     }
     for (size_t i = 0; i < c->n_identities; i++) {
         if (!check_identity(p, &c->identities[i])) {
@@ -667,7 +697,6 @@ int config_defaults(struct sluiced_config **out)
     atomic_init(&c->refs, 1);
     c->socket_mode = 0600;
     c->drain_ms = 5000;
-    c->max_window = 16u << 20;
     c->limits = sluiced_default_limits;
     *out = c;
     return 0;
@@ -766,6 +795,7 @@ static void free_client(struct config_client *cl)
         sl_free(cl->connect[i].pattern);
     }
     sl_free(cl->connect);
+    sl_free(cl->deny);
     sl_free(cl->listen);
     free_list(cl->listen_unix, cl->n_listen_unix);
     free_list(cl->identities, cl->n_identities);
@@ -777,6 +807,7 @@ void config_release(struct sluiced_config *c)
     if (!c || atomic_fetch_sub(&c->refs, 1) != 1) {
         return;
     }
+    identities_free(c->store);
     for (size_t i = 0; i < c->n_identities; i++) {
         struct config_identity *id = &c->identities[i];
         sl_free(id->cert_file);

@@ -22,6 +22,8 @@
 #define CONFIG_ERROR_MAX    512
 #define CONFIG_NAME_MAX     64 /* section names: identity, trust, client */
 
+struct identity_store;
+
 struct port_range {
     uint16_t lo;
     uint16_t hi;
@@ -67,6 +69,8 @@ struct config_client {
     /* Grants. */
     struct connect_rule *connect;
     size_t n_connect;
+    struct connect_rule *deny; /* address blocks no connection may reach, whatever the name */
+    size_t n_deny;
     struct port_range *listen; /* TCP ports */
     size_t n_listen;
     char **listen_unix; /* path patterns a Unix listener may bind */
@@ -93,7 +97,6 @@ struct sluiced_config {
     unsigned threads;    /* 0: one per CPU */
     char log_level[128]; /* "" : leave as is */
     uint32_t drain_ms;
-    uint32_t max_window; /* the largest Open/Listen.window a client may ask for */
     struct sluiced_limits limits;
     /* Sections. */
     struct config_identity *identities;
@@ -103,6 +106,7 @@ struct sluiced_config {
     struct config_client *clients;
     size_t n_clients;
     bool from_file; /* false: no file at all, the daemon's own uid may do everything */
+    struct identity_store *store; /* the keys, once identities_load ran (identities.c) */
 };
 
 /* The built-in configuration (no file): every default, no sections. Errors: SL_E_NOMEM. */

@@ -50,6 +50,8 @@ Sluice__V1__ErrorCode sluiced_error_code(int code)
     case 0:
         return SLUICE__V1__ERROR_CODE__ERROR_NONE;
     case SL_E_HOST_NOT_FOUND:
+    case -ENOENT: /* a Unix path that does not exist (docs/protocol.md §4.2) */
+    case -ENOTDIR:
         return SLUICE__V1__ERROR_CODE__ERROR_NAME_NOT_FOUND;
     case SL_E_DNS_TEMPORARY:
         return SLUICE__V1__ERROR_CODE__ERROR_DNS_TEMPORARY;
@@ -70,6 +72,8 @@ Sluice__V1__ErrorCode sluiced_error_code(int code)
     case -EACCES:
     case -EPERM:
         return SLUICE__V1__ERROR_CODE__ERROR_ACCESS;
+    case SL_E_ADDRESS_DENIED:
+        return SLUICE__V1__ERROR_CODE__ERROR_DENIED;
     case SL_E_CLOSED:
         return SLUICE__V1__ERROR_CODE__ERROR_CLOSED;
     case -ECONNRESET:

@@ -2,15 +2,18 @@
 #include "relay_internal.h"
 
 #include "errors.h"
+#include "config.h"
 #include "listeners.h"
 
 #include <sluice/alloc.h>
 #include <sluice/error.h>
 #include <sluice/log.h>
+#include <sluice/socket_handler.h>
 #include <sluice/tls.h>
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* A channel's life once it exists: the relay handler and the client's Data/Window/Shutdown/Close.
  */
@@ -22,6 +25,7 @@
  */
 void relay_free(struct relay *r)
 {
+    config_release(r->cfg);
     sl_tls_ctx_release(r->tls_ctx);
     sl_free(r->alpn);
     sl_free(r);
@@ -297,13 +301,30 @@ static struct relay *find_or_fault(struct session *s, uint32_t id)
     return r && !r->close_sent ? r : NULL;
 }
 
+/*
+ * Aborts the network side: unwritten data is dropped and a TCP peer sees a reset, not a clean
+ * end (docs/protocol.md §4.4), because a zero linger makes close(2) send RST.
+ */
+static void abort_net(struct relay *r)
+{
+    if (!r->net) {
+        return;
+    }
+    struct sl_socket *socket =
+        sl_socket_handler_socket(sl_slot_handler(sl_channel_first_slot(r->net)));
+    const struct sl_socket_options *o = sl_socket_get_options(socket);
+    if (o->type == SL_SOCKET_STREAM && o->domain != SL_SOCKET_LOCAL && sl_socket_fd(socket) >= 0) {
+        struct linger hard = {.l_onoff = 1, .l_linger = 0};
+        (void)setsockopt(sl_socket_fd(socket), SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+    }
+    sl_channel_shutdown(r->net, SL_E_CANCELED, true);
+}
+
 /* A channel fault: Close {code} to the client, the network side aborted. */
 static void channel_fault(struct relay *r, Sluice__V1__ErrorCode code, const char *message)
 {
     relay_close_to_client(r, code, message);
-    if (r->net) {
-        sl_channel_shutdown(r->net, SL_E_CANCELED, true);
-    }
+    abort_net(r);
 }
 
 /* Bytes of the client's reached the network (or, a datagram, were dropped): credit is owed. */
@@ -454,9 +475,10 @@ void relay_close(struct session *s, uint32_t id, Sluice__V1__ErrorCode code)
     if (!r->close_sent) {
         /* Answered at once; the network side flushes (clean close) or is aborted. */
         session_send_close(s, id, SLUICE__V1__ERROR_CODE__ERROR_NONE, "");
-        bool clean = code == SLUICE__V1__ERROR_CODE__ERROR_NONE;
-        if (net) {
-            sl_channel_shutdown(net, clean ? 0 : SL_E_CANCELED, !clean);
+        if (code != SLUICE__V1__ERROR_CODE__ERROR_NONE) {
+            abort_net(r);
+        } else if (net) {
+            sl_channel_shutdown(net, 0, false);
         }
     }
     relay_detach(r); /* both sides have sent Close: the id is free */

@@ -7,6 +7,7 @@
  * relay_open.c (Open and accepted connections) and relay_stats.c. Loop thread only.
  */
 
+#include "policy.h"
 #include "relay.h"
 
 #include <sluice/channel.h>
@@ -48,6 +49,9 @@ struct relay {
     bool net_gone;    /* no network channel (never made, or destroyed) */
     struct sl_tls_ctx *tls_ctx;
     char *alpn;
+    /* While connecting: the configuration and grant the Open was judged by (address checks). */
+    struct sluiced_config *cfg;
+    struct grant grant;
 };
 
 /* relay_table.c */

@@ -2,6 +2,8 @@
 #include "relay_internal.h"
 
 #include "errors.h"
+#include "identities.h"
+#include "policy.h"
 
 #include <sluice/alloc.h>
 #include <sluice/error.h>
@@ -21,7 +23,8 @@ struct description {
     char remote[160];
     Sluice__V1__TlsResult tls;
     Sluice__V1__PeerCertificate peer;
-    char *sans[1];
+    char sans_text[1024]; /* the summary's "DNS:a, IP:b", split in place */
+    char *sans[32];
     bool has_tls;
 };
 
@@ -52,6 +55,23 @@ void relay_remote_address(const struct relay *r, char *out, size_t len)
                     len);
 }
 
+/* "DNS:a, IP:b" into one entry per name, as PeerCertificate.sans wants; returns the count. */
+static size_t split_sans(const char *summary, char *text, size_t text_len, char **out, size_t cap)
+{
+    snprintf(text, text_len, "%s", summary);
+    size_t n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(text, ",", &save); tok && n < cap; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ') {
+            tok++;
+        }
+        if (*tok) {
+            out[n++] = tok;
+        }
+    }
+    return n;
+}
+
 /* Fills *d from the channel; the strings it points to live as long as the channel. */
 static void describe(const struct relay *r, struct description *d)
 {
@@ -78,8 +98,8 @@ static void describe(const struct relay *r, struct description *d)
         sluice__v1__peer_certificate__init(&d->peer);
         d->peer.subject = (char *)(uintptr_t)n->peer.subject;
         d->peer.issuer = (char *)(uintptr_t)n->peer.issuer;
-        d->sans[0] = (char *)(uintptr_t)n->peer.sans; /* one "DNS:a, IP:b" line for now */
-        d->peer.n_sans = *n->peer.sans ? 1 : 0;
+        d->peer.n_sans = split_sans(n->peer.sans, d->sans_text, sizeof(d->sans_text), d->sans,
+                                    sizeof(d->sans) / sizeof(d->sans[0]));
         d->peer.sans = d->sans;
         d->peer.not_before = n->peer.not_before;
         d->peer.not_after = n->peer.not_after;
@@ -149,7 +169,7 @@ static struct relay *relay_new(struct session *s, uint32_t id, uint32_t window)
     r->state = RELAY_OPENING;
     r->client_window = window;
     r->datagram_credit = window;
-    r->daemon_window = s->d->limits.default_window;
+    r->daemon_window = s->limits.default_window;
     s->relays.budget_used += window;
     atomic_fetch_add(&s->d->channels, 1);
     return r;
@@ -160,6 +180,8 @@ static struct relay *relay_new(struct session *s, uint32_t id, uint32_t window)
 static void on_net_setup(struct sl_channel *channel, int status, void *user_data)
 {
     struct relay *r = user_data;
+    config_release(r->cfg); /* the connection is made (or not): no more address checks */
+    r->cfg = NULL;
     int rc = status < 0 ? status : install(r, channel);
     if (rc < 0) {
         if (status == 0) {
@@ -195,38 +217,24 @@ static int make_tls(struct relay *r, const Sluice__V1__TlsClientOptions *o, cons
                     struct sl_tls_connection_options *tls, const char **why)
 {
     struct sl_tls_ctx_options co = {.insecure_skip_verify = o->insecure_skip_verify};
-    if (o->trust_case == SLUICE__V1__TLS_CLIENT_OPTIONS__TRUST_STORE) {
-        *why = "no trust stores are configured";
+    if (o->trust_case == SLUICE__V1__TLS_CLIENT_OPTIONS__TRUST_STORE &&
+        identities_trust(r->cfg, o->store, &co) < 0) {
+        *why = "no such trust store";
         return SL_E_INVAL;
     }
     if (o->trust_case == SLUICE__V1__TLS_CLIENT_OPTIONS__TRUST_CA_PEM) {
         co.ca_pem = sl_cursor_from(o->ca_pem.data, o->ca_pem.len);
     }
-    size_t alpn_len = 0;
-    for (size_t i = 0; i < o->n_alpn; i++) {
-        size_t n = strlen(o->alpn[i]);
-        if (n == 0 || n > 255 || strpbrk(o->alpn[i], ";,")) {
-            *why = "bad ALPN protocol name";
-            return SL_E_INVAL;
-        }
-        alpn_len += n + 1;
-    }
-    if (o->n_alpn) {
-        r->alpn = sl_calloc(1, alpn_len);
-        if (!r->alpn) {
-            return SL_E_NOMEM;
-        }
-        size_t at = 0; /* "h2;http/1.1": the list form tls.h takes */
-        for (size_t i = 0; i < o->n_alpn; i++) {
-            size_t n = strlen(o->alpn[i]);
-            memcpy(r->alpn + at, o->alpn[i], n);
-            at += n;
-            r->alpn[at++] = i + 1 < o->n_alpn ? ';' : '\0';
-        }
-    }
-    int rc = sl_tls_ctx_new_client(&co, &r->tls_ctx);
+    int rc = tls_alpn_join(o->alpn, o->n_alpn, &r->alpn, why);
     if (rc < 0) {
-        *why = sl_strerror(rc);
+        return rc;
+    }
+    co.alpn_list = NULL; /* per connection, below */
+    rc = o->identity && *o->identity
+             ? identities_tls_ctx(r->cfg, o->identity, false, &co, &r->tls_ctx)
+             : sl_tls_ctx_new_client(&co, &r->tls_ctx);
+    if (rc < 0) {
+        *why = rc == SL_E_NOT_FOUND ? "no such identity" : sl_strerror(rc);
         return rc;
     }
     *tls = (struct sl_tls_connection_options){
@@ -291,16 +299,55 @@ static Sluice__V1__ErrorCode check_open(struct session *s, const Sluice__V1__Ope
         *why = "TLS over UDP is not offered";
         return SLUICE__V1__ERROR_CODE__ERROR_INVALID_ARGUMENT;
     }
-    *window = o->window ? o->window : s->d->limits.default_window;
+    *window = o->window ? o->window : s->limits.default_window;
     if (*window < MIN_WINDOW) {
         *why = "window under 1024";
         return SLUICE__V1__ERROR_CODE__ERROR_INVALID_ARGUMENT;
     }
-    if (s->relays.count >= s->d->limits.max_channels ||
-        s->relays.budget_used + *window > s->d->limits.session_budget) {
+    if (s->relays.count >= s->limits.max_channels ||
+        s->relays.budget_used + *window > s->limits.session_budget) {
         return SLUICE__V1__ERROR_CODE__ERROR_SESSION_LIMIT;
     }
     return SLUICE__V1__ERROR_CODE__ERROR_NONE;
+}
+
+/* docs/protocol.md §4.2 step 6: what the session's policy says about this Open. */
+static bool check_policy(struct session *s, struct relay *r, const Sluice__V1__Open *o,
+                         const char **why)
+{
+    if (!policy_grant(r->cfg, &s->who, &r->grant)) {
+        *why = "the policy no longer admits this session";
+        return false;
+    }
+    struct ip_target ip;
+    bool allowed = ip_target_of(o, &ip)
+                       ? policy_may_connect_host(&r->grant, ip.host, ip.port, why)
+                       : policy_may_connect_unix(&r->grant, o->unix_socket->path, why);
+    const Sluice__V1__TlsClientOptions *t = o->tls;
+    if (allowed && t && t->trust_case == SLUICE__V1__TLS_CLIENT_OPTIONS__TRUST_STORE &&
+        !policy_may_use_trust(&r->grant, t->store)) {
+        *why = "the policy does not grant that trust store";
+        allowed = false;
+    }
+    if (allowed && t && t->identity && *t->identity &&
+        !policy_may_use_identity(&r->grant, t->identity)) {
+        *why = "the policy does not grant that identity";
+        allowed = false;
+    }
+    return allowed;
+}
+
+/* Each address a name resolved to, before it is tried: the client's deny blocks apply. */
+static bool address_allowed(const struct sl_host_address *address, uint32_t port, void *user_data)
+{
+    struct relay *r = user_data;
+    bool ok = policy_may_reach_address(&r->grant, address->address);
+    if (!ok && r->session) {
+        SL_LOG_WARN(SL_LS_DAEMON, "session %llu (uid %u): channel %u: %s port %u is denied",
+                    (unsigned long long)r->session->id, (unsigned)r->session->who.uid, r->id,
+                    address->address, port);
+    }
+    return ok;
 }
 
 static enum sl_host_family host_family(Sluice__V1__Family family)
@@ -335,6 +382,7 @@ static int start_connect(struct session *s, struct relay *r, const Sluice__V1__O
         .family = host_family(ip.family),
         .loop = sl_channel_loop(s->channel), /* relay and session share a loop: no locks */
         .tls_options = o->tls ? &tls : NULL,
+        .address_allowed = local ? NULL : address_allowed,
         .on_setup = on_net_setup,
         .on_shutdown = on_net_shutdown,
         .user_data = r,
@@ -360,6 +408,15 @@ void relay_open(struct session *s, const Sluice__V1__Open *o)
                                "out of memory");
         return;
     }
+    r->cfg = sluiced_config_get(s->d); /* held until connected: the address checks need it */
+    if (!check_policy(s, r, o, &why)) {
+        SL_LOG_WARN(SL_LS_DAEMON, "session %llu (pid %d uid %u): Open %u denied: %s",
+                    (unsigned long long)s->id, (int)s->who.pid, (unsigned)s->who.uid, r->id, why);
+        relay_send_open_failed(s, r->id, SLUICE__V1__ERROR_CODE__ERROR_DENIED, why);
+        r->net_gone = true;
+        relay_detach(r); /* frees it */
+        return;
+    }
     int rc = start_connect(s, r, o, &why);
     if (rc < 0) {
         relay_send_open_failed(s, r->id, sluiced_error_code(rc), *why ? why : sl_strerror(rc));
@@ -372,8 +429,8 @@ void relay_open(struct session *s, const Sluice__V1__Open *o)
 
 bool relay_has_room(const struct session *s, uint32_t window)
 {
-    return s->relays.count < s->d->limits.max_channels &&
-           s->relays.budget_used + window <= s->d->limits.session_budget;
+    return s->relays.count < s->limits.max_channels &&
+           s->relays.budget_used + window <= s->limits.session_budget;
 }
 
 /* The next free daemon id: 2^31 .. 2^32-1, round robin, skipping ids still in use. */

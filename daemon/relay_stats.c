@@ -37,7 +37,7 @@ static void fill_one(const struct relay *r, Sluice__V1__ChannelStats *c, char *r
     c->remote_address = remote;
     c->bytes_in = r->bytes_in;
     c->bytes_out = r->bytes_out;
-    c->send_window = (uint32_t)r->client_may_send;
+    c->send_window = r->client_shut ? 0 : (uint32_t)r->client_may_send; /* §6.1 */
     size_t receive = r->datagram ? r->datagram_credit : r->net ? sl_slot_window(r->base.slot) : 0;
     c->receive_window = receive > UINT32_MAX ? UINT32_MAX : (uint32_t)receive;
     c->state = (char *)(uintptr_t)state_name(r);

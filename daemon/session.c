@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include "auth.h"
+#include "config.h"
 #include "listeners.h"
+#include "policy.h"
 #include "relay.h"
 #include "session_internal.h"
 
@@ -7,6 +10,7 @@
 #include <sluice/clock.h>
 #include <sluice/error.h>
 #include <sluice/log.h>
+#include <sluice/socket_handler.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -164,6 +168,40 @@ static void send_server_hello(struct session *s)
     session_send(s, &frame);
 }
 
+/* Authentication (when Hello carries a key) and policy: false when the session was refused. */
+static bool admit(struct session *s, const Sluice__V1__Hello *hello)
+{
+    const char *why = "";
+    bool wants_key = hello->auth_public_key.len > 0 || hello->auth_signature.len > 0;
+    if (wants_key && !auth_verify(s->nonce, hello, s->who.key, &why)) {
+        SL_LOG_WARN(SL_LS_DAEMON, "session %llu (pid %d uid %u): authentication failed: %s",
+                    (unsigned long long)s->id, (int)s->who.pid, (unsigned)s->who.uid, why);
+        session_fault(s, SLUICE__V1__ERROR_CODE__ERROR_AUTH_FAILED, why);
+        return false;
+    }
+    s->who.has_key = wants_key;
+    struct sluiced_config *cfg = sluiced_config_get(s->d);
+    struct grant grant;
+    bool admitted = policy_grant(cfg, &s->who, &grant);
+    if (admitted) {
+        policy_limits(&grant, &cfg->limits, &s->limits);
+        SL_LOG_INFO(SL_LS_DAEMON, "session %llu: pid %d uid %u gid %u%s admitted as %s",
+                    (unsigned long long)s->id, (int)s->who.pid, (unsigned)s->who.uid,
+                    (unsigned)s->who.gid, s->who.has_key ? " with its key" : "",
+                    grant.client ? grant.client->name : "the daemon's owner");
+    }
+    config_release(cfg);
+    if (!admitted) {
+        char message[160];
+        snprintf(message, sizeof(message), "no policy admits uid %u%s", (unsigned)s->who.uid,
+                 s->who.has_key ? " or its key" : "");
+        SL_LOG_WARN(SL_LS_DAEMON, "session %llu (pid %d): refused: %s", (unsigned long long)s->id,
+                    (int)s->who.pid, message);
+        session_fault(s, SLUICE__V1__ERROR_CODE__ERROR_DENIED, message);
+    }
+    return admitted;
+}
+
 static void on_hello(struct session *s, const Sluice__V1__Hello *hello)
 {
     if (hello->version != 1) {
@@ -173,7 +211,10 @@ static void on_hello(struct session *s, const Sluice__V1__Hello *hello)
     }
     snprintf(s->client_name, sizeof(s->client_name), "%s",
              hello->client_name && *hello->client_name ? hello->client_name : "unnamed");
-    uint32_t max_frame = s->d->limits.max_frame;
+    if (!admit(s, hello)) {
+        return;
+    }
+    uint32_t max_frame = s->limits.max_frame;
     if (hello->max_frame && hello->max_frame < max_frame) {
         max_frame =
             hello->max_frame < SL_FRAME_HANDSHAKE_MAX ? SL_FRAME_HANDSHAKE_MAX : hello->max_frame;
@@ -185,10 +226,10 @@ static void on_hello(struct session *s, const Sluice__V1__Hello *hello)
     welcome.version = 1;
     welcome.session_id = s->id;
     welcome.max_frame = max_frame;
-    welcome.default_window = s->d->limits.default_window;
-    welcome.max_channels = s->d->limits.max_channels;
-    welcome.max_listeners = s->d->limits.max_listeners;
-    welcome.session_budget = s->d->limits.session_budget;
+    welcome.default_window = s->limits.default_window;
+    welcome.max_channels = s->limits.max_channels;
+    welcome.max_listeners = s->limits.max_listeners;
+    welcome.session_budget = s->limits.session_budget;
     sl_frame_t frame;
     sluice__v1__frame__init(&frame);
     frame.body_case = SLUICE__V1__FRAME__BODY_WELCOME;
@@ -429,17 +470,29 @@ int sluiced_session_start(struct sluiced *d, struct sl_channel *channel)
     s->max_frame = SL_FRAME_HANDSHAKE_MAX;
     relay_table_init(&s->relays);
     snprintf(s->client_name, sizeof(s->client_name), "unnamed");
+    struct sluiced_config *cfg = sluiced_config_get(d);
+    s->limits = cfg->limits; /* the session's own once its policy is known (admit) */
+    config_release(cfg);
+    struct sl_socket *socket =
+        sl_socket_handler_socket(sl_slot_handler(sl_channel_first_slot(channel)));
+    int rc = peer_identity_read(sl_socket_fd(socket), &s->who);
+    if (rc < 0) {
+        SL_LOG_WARN(SL_LS_DAEMON, "session %llu: no peer credentials: %s",
+                    (unsigned long long)s->id, sl_strerror(rc));
+        s->who.uid = (uid_t)-1; /* nobody: only a key can admit it */
+        s->who.gid = (gid_t)-1;
+    }
     uint64_t now = sl_loop_now_ns(sl_channel_loop(channel));
-    bucket_init(&s->ping_bucket, d->limits.ping_rate, d->limits.ping_burst, now);
-    bucket_init(&s->empty_bucket, d->limits.empty_rate, d->limits.empty_burst, now);
-    bucket_init(&s->churn_bucket, d->limits.churn_rate, d->limits.churn_burst, now);
+    bucket_init(&s->ping_bucket, s->limits.ping_rate, s->limits.ping_burst, now);
+    bucket_init(&s->empty_bucket, s->limits.empty_rate, s->limits.empty_burst, now);
+    bucket_init(&s->churn_bucket, s->limits.churn_rate, s->limits.churn_burst, now);
     if (getrandom(s->nonce, sizeof(s->nonce), 0) != (ssize_t)sizeof(s->nonce) ||
         sl_buf_init(&s->in, 4096) < 0) {
         sl_free(s);
         return SL_E_NOMEM;
     }
     struct sl_slot *slot;
-    int rc = sl_slot_new(channel, &slot);
+    rc = sl_slot_new(channel, &slot);
     if (rc < 0) {
         sl_buf_clean_up(&s->in);
         sl_free(s);
@@ -456,6 +509,6 @@ int sluiced_session_start(struct sluiced *d, struct sl_channel *channel)
     send_server_hello(s);
     sl_channel_task_init(&s->handshake_timer, handshake_timer_fn, s, "session_handshake_timeout");
     sl_channel_schedule_task_at(channel, &s->handshake_timer,
-                                now + (uint64_t)d->limits.handshake_timeout_ms * SL_NS_PER_MS);
+                                now + (uint64_t)s->limits.handshake_timeout_ms * SL_NS_PER_MS);
     return 0;
 }

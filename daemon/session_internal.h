@@ -6,6 +6,7 @@
  * open session may ask) and session_registry.c (GoAway and shutdown across loops). */
 
 #include "frame.h"
+#include "policy.h"
 #include "sluiced.h"
 
 #include <sluice/buf.h>
@@ -51,6 +52,8 @@ struct session {
     enum session_state state;
     uint32_t max_frame; /* for frames from the client */
     uint8_t nonce[32];
+    struct peer_identity who;     /* SO_PEERCRED, groups, and the key once authenticated */
+    struct sluiced_limits limits; /* what Welcome said: the policy's, else the daemon's */
     char client_name[64];
     struct sl_buf in;      /* bytes of a frame not yet whole */
     size_t control_queued; /* bytes of frames other than Data not yet written */

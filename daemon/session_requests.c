@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "errors.h"
+#include "config.h"
 #include "listeners.h"
+#include "policy.h"
 #include "relay.h"
 #include "session_internal.h"
 
@@ -104,7 +106,10 @@ static void send_resolved(struct session *s, uint32_t request_id, int status,
         pointers[i] = &items[i];
     }
     Sluice__V1__Status st;
-    init_status(&st, sluiced_error_code(status), status ? sl_strerror(status) : "");
+    init_status(&st, sluiced_error_code(status),
+                status == SL_E_ADDRESS_DENIED ? "the policy does not let this session resolve"
+                : status                      ? sl_strerror(status)
+                                              : "");
     Sluice__V1__Resolved resolved;
     sluice__v1__resolved__init(&resolved);
     resolved.request_id = request_id;
@@ -130,6 +135,14 @@ static void on_resolved(struct sl_host_resolver *resolver, int status,
 static void on_resolve(struct session *s, const Sluice__V1__Resolve *request)
 {
     if (!session_charge(s, &s->ping_bucket, "resolve requests")) {
+        return;
+    }
+    struct sluiced_config *cfg = sluiced_config_get(s->d);
+    struct grant g;
+    bool allowed = policy_grant(cfg, &s->who, &g) && policy_may_resolve(&g);
+    config_release(cfg);
+    if (!allowed) {
+        send_resolved(s, request->request_id, SL_E_ADDRESS_DENIED, NULL, 0);
         return;
     }
     struct resolve_request *r = sl_calloc(1, sizeof(*r));

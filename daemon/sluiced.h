@@ -27,6 +27,7 @@ struct sluiced_limits {
     uint32_t max_channels;
     uint32_t max_listeners;
     uint64_t session_budget;
+    uint32_t max_window; /* the largest Open/Listen.window a client may ask for */
     uint32_t handshake_timeout_ms;
     /* Flood limits: a token bucket each (rate per second, burst). */
     uint32_t ping_rate, ping_burst;
@@ -37,8 +38,10 @@ struct sluiced_limits {
 /* The limits without a config file (daemon.c). */
 extern const struct sluiced_limits sluiced_default_limits;
 
+struct sluiced_config;
+
 struct sluiced {
-    struct sluiced_limits limits;
+    struct sluiced_limits limits; /* at start; sessions take the current config's */
     struct sl_loop_group *group;
     struct sl_host_resolver *resolver;
     struct sl_server_bootstrap *server;
@@ -53,19 +56,31 @@ struct sluiced {
     atomic_uint_fast64_t listeners;
     /* Open sessions, for GoAway and shutdown. Sessions add and remove themselves. */
     pthread_mutex_t lock;
+    struct sluiced_config *config; /* the current one (under lock); SIGHUP swaps it */
     pthread_cond_t sessions_changed;
     struct sl_list sessions;
     size_t session_count;
     bool going_away;
     uint32_t go_away_deadline_ms;
     bool listener_gone;
+    bool socket_adopted; /* from systemd: not ours to remove */
     char socket_path[108];
 };
 
 /* daemon.c: the daemon's life. */
 
-/* Starts the loops, the resolver and the listener on path. Errors: -errno, SL_E_*. */
-int sluiced_start(struct sluiced **out, const char *path, unsigned threads);
+/*
+ * Starts the loops, the resolver and the listener on path (or on listen_fd, a listening socket
+ * systemd passed, when it is >= 0), with config (a reference is taken).
+ * Errors: -errno, SL_E_*.
+ */
+int sluiced_start(struct sluiced **out, struct sluiced_config *config, const char *path,
+                  int listen_fd, unsigned threads);
+
+/* The current configuration, acquired (config_release it). Thread: any. */
+struct sluiced_config *sluiced_config_get(struct sluiced *d);
+/* Makes config (a reference is taken) the one new sessions and requests see. Thread: any. */
+void sluiced_config_set(struct sluiced *d, struct sluiced_config *config);
 
 /*
  * Stops accepting, removes the socket, sends GoAway, waits up to drain_ms for sessions to end
