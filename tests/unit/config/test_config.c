@@ -115,6 +115,7 @@ START_TEST(every_key_is_read)
              "public_key = AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"
              "connect = *.example.com:443, 10.0.0.0/8:1000-2000\n"
              "connect = [2001:db8::]/32:*, 192.0.2.7, unix:/run/app/*\n"
+             "deny = 10.1.0.0/16, [fd00::]/8\n"
              "listen = 8080, 9000-9100, unix:/run/app/*.sock\n"
              "identities = web\n"
              "trust = internal, *\n"
@@ -136,7 +137,7 @@ START_TEST(every_key_is_read)
     ck_assert_uint_eq(c->drain_ms, 1500);
     ck_assert_uint_eq(c->limits.max_frame, 128 * 1024);
     ck_assert_uint_eq(c->limits.default_window, 64 * 1024);
-    ck_assert_uint_eq(c->max_window, 8 << 20);
+    ck_assert_uint_eq(c->limits.max_window, 8 << 20);
     ck_assert_uint_eq(c->limits.handshake_timeout_ms, 2000);
     ck_assert_uint_eq(c->limits.max_channels, 10);
     ck_assert_uint_eq(c->limits.max_listeners, 2);
@@ -164,6 +165,8 @@ START_TEST(every_key_is_read)
     ck_assert_uint_eq(app->connect[2].ports.lo, 1);
     ck_assert_uint_eq(app->connect[3].prefix, 32); /* a lone address is its own block */
     ck_assert_int_eq(app->connect[4].kind, RULE_UNIX);
+    ck_assert_uint_eq(app->n_deny, 2);
+    ck_assert_uint_eq(app->deny[1].family, 6);
     ck_assert_uint_eq(app->n_listen, 2);
     ck_assert_uint_eq(app->listen[1].lo, 9000);
     ck_assert_uint_eq(app->n_listen_unix, 1);
@@ -224,6 +227,8 @@ START_TEST(bad_lines_are_refused_with_their_line)
         {"[client c]\nuid = 1\nconnect = a b:1\n", "t.conf:3: connect = a b:1: not a host"},
         {"[client c]\nuid = 1\nconnect = a.com,,b.com\n", "t.conf:3: connect: an empty item"},
         {"[client c]\nuid = 1\nconnect = unix:relative\n", "t.conf:3: connect = unix:relative"},
+        {"[client c]\nuid = 1\ndeny = a.com\n", "t.conf:3: deny = a.com: deny takes"},
+        {"[client c]\nuid = 1\ndeny = 10.0.0.0/8:22\n", "t.conf:3: deny = 10.0.0.0/8:22: deny"},
         {"[client c]\nuid = 1\nlisten = 70000\n", "t.conf:3: listen = 70000: ports are"},
         {"[client c]\nuid = 1\nlisten = unix:x\n", "t.conf:3: listen = unix:x: unix: takes"},
         {"[client c]\nuid = 1\nidentities = nope\n", "t.conf:1: [client c] grants identity nope"},
