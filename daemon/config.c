@@ -248,9 +248,9 @@ static int daemon_key(struct parser *p, const char *key, const char *v)
         return 1;
     }
     case 3: {
-        uint32_t n;
+        uint32_t n = 0;
         int rc = set_u32(p, key, v, 0, 256, &n, false);
-        c->threads = n;
+        c->threads = rc ? n : c->threads;
         return rc;
     }
     case 4:

@@ -288,11 +288,13 @@ int main(int argc, char **argv)
     settle(&a, config);
     if (sl_log_configure(a.log_level) < 0) {
         fprintf(stderr, "sluiced: bad log level: %s\n", a.log_level);
+        config_release(config);
         return 2;
     }
     int listen_fd = notify_listen_fd(); /* systemd socket activation, or -1 */
     if (listen_fd == -2) {
         fprintf(stderr, "sluiced: systemd passed sockets, but not one listening Unix socket\n");
+        config_release(config);
         return 2;
     }
     block_signals();

@@ -75,6 +75,14 @@ void daemon_start(struct daemon_proc *d, const char *const *extra_args, const ch
         argv[argc++] = "--log-level";
         argv[argc++] = log;
     }
+    bool has_config = false;
+    for (size_t i = 0; extra_args && extra_args[i]; i++) {
+        has_config = has_config || strcmp(extra_args[i], "--config") == 0;
+    }
+    if (!has_config) { /* never the machine's /etc/sluice/sluiced.conf: the built-in defaults */
+        argv[argc++] = "--config";
+        argv[argc++] = "/dev/null";
+    }
     for (size_t i = 0; extra_args && extra_args[i] && argc < 31; i++) {
         argv[argc++] = extra_args[i];
         if (strcmp(extra_args[i], "--socket") == 0 && extra_args[i + 1]) {
