@@ -12,8 +12,8 @@
 
 /*
  * The API of libsluice-client: the handshake (docs/protocol.md "Handshake") and the requests.
- * Every request is one frame out and one awaited frame back (client_io.c sorts whatever else
- * arrives meanwhile), tied together by an id from c->next_id.
+ * Every request is one frame out and one awaited frame back (client_route.c sorts whatever
+ * else arrives meanwhile), tied together by an id from c->next_id.
  */
 
 #define DEFAULT_CLIENT_NAME "libsluice-client"
@@ -51,7 +51,7 @@ static int receive_server_hello(struct sl_client *c, uint64_t deadline_ns)
 {
     const struct sl__client_wait wait = {.body = SLUICE__V1__FRAME__BODY_SERVER_HELLO};
     sl_frame_t *f = NULL;
-    int rc = sl__client_wait_for(c, &wait, deadline_ns, &f);
+    int rc = sl__client_request(c, NULL, &wait, deadline_ns, &f);
     if (rc < 0) {
         return rc;
     }
@@ -78,7 +78,7 @@ static int receive_server_hello(struct sl_client *c, uint64_t deadline_ns)
     return 0;
 }
 
-static int send_hello(struct sl_client *c, const char *client_name, uint64_t deadline_ns)
+static int queue_hello(struct sl_client *c, const char *client_name)
 {
     Sluice__V1__Hello hello;
     sluice__v1__hello__init(&hello);
@@ -92,14 +92,15 @@ static int send_hello(struct sl_client *c, const char *client_name, uint64_t dea
     sluice__v1__frame__init(&frame);
     frame.body_case = SLUICE__V1__FRAME__BODY_HELLO;
     frame.hello = &hello;
-    return sl__client_send(c, &frame, deadline_ns);
+    return sl__client_queue(c, &frame);
 }
 
+/* Sends the queued Hello and waits for Welcome (§3: nothing else goes out before it). */
 static int receive_welcome(struct sl_client *c, uint64_t deadline_ns)
 {
     const struct sl__client_wait wait = {.body = SLUICE__V1__FRAME__BODY_WELCOME};
     sl_frame_t *f = NULL;
-    int rc = sl__client_wait_for(c, &wait, deadline_ns, &f);
+    int rc = sl__client_request(c, NULL, &wait, deadline_ns, &f);
     if (rc < 0) {
         return rc;
     }
@@ -107,6 +108,7 @@ static int receive_welcome(struct sl_client *c, uint64_t deadline_ns)
     uint32_t version = welcome->version;
     uint32_t max_frame = welcome->max_frame;
     c->session_id = welcome->session_id;
+    c->default_window = welcome->default_window ? welcome->default_window : SL_FRAME_DEFAULT_MAX;
     sl_frame_free(f);
     if (version != SL_CLIENT_PROTOCOL_VERSION) {
         return sl__client_set_fault(c, SL_CLIENT_E_BAD_FRAME, "Welcome names another version");
@@ -122,7 +124,7 @@ static int handshake(struct sl_client *c, const char *client_name, uint64_t dead
 {
     int rc = receive_server_hello(c, deadline_ns);
     if (rc == 0) {
-        rc = send_hello(c, client_name, deadline_ns);
+        rc = queue_hello(c, client_name);
     }
     if (rc == 0) {
         rc = receive_welcome(c, deadline_ns);
@@ -167,6 +169,8 @@ int sl_client_connect(const struct sl_client_options *opts, struct sl_client **o
     c->fd = -1;
     c->max_frame = SL_FRAME_HANDSHAKE_MAX;
     c->next_id = 1;
+    c->next_channel_id = 1;
+    c->next_listener_id = 1;
     int rc = sl__client_socket_open(path, deadline_ns, &c->fd);
     if (rc == 0) {
         rc = handshake(c, name, deadline_ns);
@@ -186,8 +190,16 @@ void sl_client_close(struct sl_client *client)
         return;
     }
     if (client->fd >= 0) {
-        (void)close(client->fd); /* the daemon ends the session on end of stream */
+        /* The daemon ends the session on end of stream, aborting every channel (§11). */
+        (void)close(client->fd);
     }
+    while (client->channels) {
+        sl__client_channel_free(client->channels);
+    }
+    sl__client_listeners_free(client);
+    sl__client_free(client->routes);
+    sl_frame_free(client->reply);
+    sl__client_free(client->obuf);
     sl__client_free(client->rbuf);
     sl__client_free(client);
 }
@@ -223,15 +235,10 @@ int sl_client_ping(struct sl_client *client, uint32_t timeout_ms, uint64_t *rtt_
     sluice__v1__frame__init(&frame);
     frame.body_case = SLUICE__V1__FRAME__BODY_PING;
     frame.ping = &ping;
-    rc = sl__client_send(client, &frame, deadline_ns);
-    if (rc < 0) {
-        return rc;
-    }
-
     const struct sl__client_wait wait = {
         .body = SLUICE__V1__FRAME__BODY_PONG, .id = ping.payload, .has_id = true};
     sl_frame_t *pong = NULL;
-    rc = sl__client_wait_for(client, &wait, deadline_ns, &pong);
+    rc = sl__client_request(client, &frame, &wait, deadline_ns, &pong);
     if (rc < 0) {
         return rc;
     }
@@ -249,8 +256,8 @@ static Sluice__V1__Family family_to_proto(int family)
                          : SLUICE__V1__FAMILY__FAMILY_ANY;
 }
 
-static int send_resolve(struct sl_client *c, uint32_t id, const char *host, int family,
-                        uint64_t deadline_ns)
+static int request_resolve(struct sl_client *c, uint32_t id, const char *host, int family,
+                           uint64_t deadline_ns, sl_frame_t **out)
 {
     Sluice__V1__Resolve resolve;
     sluice__v1__resolve__init(&resolve);
@@ -261,7 +268,9 @@ static int send_resolve(struct sl_client *c, uint32_t id, const char *host, int 
     sluice__v1__frame__init(&frame);
     frame.body_case = SLUICE__V1__FRAME__BODY_RESOLVE;
     frame.resolve = &resolve;
-    return sl__client_send(c, &frame, deadline_ns);
+    const struct sl__client_wait wait = {
+        .body = SLUICE__V1__FRAME__BODY_RESOLVED, .id = id, .has_id = true};
+    return sl__client_request(c, &frame, &wait, deadline_ns, out);
 }
 
 /* A Status that is not ERROR_NONE as a return code, with its message kept for the caller. */
@@ -322,16 +331,8 @@ int sl_client_resolve(struct sl_client *client, const char *host, int family, ui
         return rc;
     }
     uint64_t deadline_ns = sl__client_deadline(timeout_ms);
-    uint32_t id = client->next_id++;
-    rc = send_resolve(client, id, host, family, deadline_ns);
-    if (rc < 0) {
-        return rc;
-    }
-
-    const struct sl__client_wait wait = {
-        .body = SLUICE__V1__FRAME__BODY_RESOLVED, .id = id, .has_id = true};
     sl_frame_t *f = NULL;
-    rc = sl__client_wait_for(client, &wait, deadline_ns, &f);
+    rc = request_resolve(client, client->next_id++, host, family, deadline_ns, &f);
     if (rc < 0) {
         return rc;
     }

@@ -62,6 +62,8 @@ static const struct code_message s_local_messages[] = {
     {SL_CLIENT_E_VERSION, "no protocol version in common with the daemon"},
     {SL_CLIENT_E_NOMEM, "out of memory"},
     {SL_CLIENT_E_INVAL, "invalid argument"},
+    {SL_CLIENT_E_CHANNEL_CLOSED, "the channel was closed"},
+    {SL_CLIENT_E_CHANNEL_SHUT, "the channel was shut down for writing"},
 };
 
 static const char *find(const struct code_message *table, size_t count, int code)

@@ -8,18 +8,27 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 /*
  * The socket side of the client: everything that blocks goes through wait_until(), one poll(2)
- * bounded by the caller's deadline, so no call ever blocks longer than its timeout.
+ * bounded by the caller's deadline, so no call ever blocks longer than its timeout. Nothing
+ * here knows channels: received bytes go to sl__client_sort (client_route.c), and frames to
+ * send are bytes in the output queue.
  */
 
-#define INITIAL_RECEIVE_CAP 4096u
-#define CONNECT_RETRY_MS    10 /* backlog full: Linux says EAGAIN for Unix sockets, no queueing */
-#define SEND_STACK_CAP      1024u
+/*
+ * Two default-size frames (docs/protocol.md §3: 256 KiB): one recv(2) takes a lot, and the
+ * partial frame left at the end of the buffer rarely needs moving to its front.
+ */
+#define RECEIVE_CAP      (512u * 1024)
+#define RECEIVE_MIN_ROOM (64u * 1024) /* below this, move the partial frame to the front */
+#define READS_PER_PUMP   16           /* bounds one pump, so a busy daemon cannot starve sends */
+#define OUTPUT_MIN_CAP   (16u * 1024)
+#define CONNECT_RETRY_MS 10 /* backlog full: Linux says EAGAIN for Unix sockets, no queueing */
 
 /* Time ---------------------------------------------------------------------------------------- */
 
@@ -38,6 +47,14 @@ uint64_t sl__client_deadline(uint32_t timeout_ms)
     return sl__client_now_ns() + (uint64_t)timeout_ms * 1000000u;
 }
 
+uint64_t sl__client_poll_deadline(int timeout_ms)
+{
+    if (timeout_ms < 0) {
+        return UINT64_MAX;
+    }
+    return timeout_ms == 0 ? 0 : sl__client_now_ns() + (uint64_t)timeout_ms * 1000000u;
+}
+
 /* Waits for events on fd until deadline_ns: 0 when ready, -ETIMEDOUT, or -errno. */
 static int wait_until(int fd, short events, uint64_t deadline_ns)
 {
@@ -48,8 +65,9 @@ static int wait_until(int fd, short events, uint64_t deadline_ns)
         }
         /* Round up, so a wait never ends just before its deadline and spins once more. */
         uint64_t ms = (deadline_ns - now + 999999u) / 1000000u;
+        int poll_ms = deadline_ns == UINT64_MAX ? -1 : ms > INT_MAX ? INT_MAX : (int)ms;
         struct pollfd pfd = {.fd = fd, .events = events};
-        int n = poll(&pfd, 1, ms > INT_MAX ? INT_MAX : (int)ms);
+        int n = poll(&pfd, 1, poll_ms);
         if (n > 0) {
             return 0; /* POLLHUP and POLLERR too: the next recv or send reports them */
         }
@@ -176,222 +194,187 @@ int sl__client_socket_open(const char *path, uint64_t deadline_ns, int *fd_out)
     return 0;
 }
 
-/* Receiving ---------------------------------------------------------------------------------- */
+/* Output ------------------------------------------------------------------------------------- */
 
-/*
- * What an arriving frame means to a client that has no channel yet (docs/protocol.md):
- * REPLY answers a request and is matched by id; HANDSHAKE is a reply without an id, valid only
- * when awaited; CHANNEL frames name a channel or listener this client cannot have opened (the
- * protocol makes those channel faults, never session faults, so they are dropped: TODO(client):
- * answer Close{ERROR_UNKNOWN_CHANNEL} once the channel API exists, issue 7); a frame only a
- * client sends is out of order.
- */
-enum frame_kind {
-    KIND_EMPTY,
-    KIND_HANDSHAKE,
-    KIND_REPLY,
-    KIND_CHANNEL,
-    KIND_GO_AWAY,
-    KIND_ERROR,
-    KIND_CLIENT_ONLY,
-};
-
-static enum frame_kind kind_of(Sluice__V1__Frame__BodyCase body)
+/* Makes room for len more bytes at the end of the output queue. */
+static int reserve_output(struct sl_client *c, size_t len)
 {
-    switch (body) {
-    case SLUICE__V1__FRAME__BODY__NOT_SET:
-        return KIND_EMPTY;
-    case SLUICE__V1__FRAME__BODY_SERVER_HELLO:
-    case SLUICE__V1__FRAME__BODY_WELCOME:
-        return KIND_HANDSHAKE;
-    case SLUICE__V1__FRAME__BODY_RESOLVED:
-    case SLUICE__V1__FRAME__BODY_PONG:
-    case SLUICE__V1__FRAME__BODY_STATS:
-        return KIND_REPLY;
-    case SLUICE__V1__FRAME__BODY_OPENED:
-    case SLUICE__V1__FRAME__BODY_OPEN_FAILED:
-    case SLUICE__V1__FRAME__BODY_DATA:
-    case SLUICE__V1__FRAME__BODY_WINDOW:
-    case SLUICE__V1__FRAME__BODY_SHUTDOWN:
-    case SLUICE__V1__FRAME__BODY_CLOSE:
-    case SLUICE__V1__FRAME__BODY_LISTENING:
-    case SLUICE__V1__FRAME__BODY_LISTEN_FAILED:
-    case SLUICE__V1__FRAME__BODY_ACCEPTED:
-    case SLUICE__V1__FRAME__BODY_LISTENER_CLOSED:
-        return KIND_CHANNEL;
-    case SLUICE__V1__FRAME__BODY_GO_AWAY:
-        return KIND_GO_AWAY;
-    case SLUICE__V1__FRAME__BODY_ERROR:
-        return KIND_ERROR;
-    case SLUICE__V1__FRAME__BODY_HELLO:
-    case SLUICE__V1__FRAME__BODY_OPEN:
-    case SLUICE__V1__FRAME__BODY_LISTEN:
-    case SLUICE__V1__FRAME__BODY_UNLISTEN:
-    case SLUICE__V1__FRAME__BODY_RESOLVE:
-    case SLUICE__V1__FRAME__BODY_PING:
-    case SLUICE__V1__FRAME__BODY_STATS_REQUEST:
-    case _SLUICE__V1__FRAME__BODY__CASE_IS_INT_SIZE:
-        break;
+    if (c->ocap - c->olen >= len) {
+        return 0;
     }
-    return KIND_CLIENT_ONLY;
-}
-
-/* The id that ties a reply to its request (0 for other frames). */
-static uint64_t reply_id(const sl_frame_t *f)
-{
-    if (f->body_case == SLUICE__V1__FRAME__BODY_PONG) {
-        return f->pong->payload;
+    size_t used = c->olen - c->ohead;
+    if (c->ohead > 0) { /* what the socket took is at the front: reuse that room first */
+        memmove(c->obuf, c->obuf + c->ohead, used);
+        c->ohead = 0;
+        c->olen = used;
+        if (c->ocap - used >= len) {
+            return 0;
+        }
     }
-    if (f->body_case == SLUICE__V1__FRAME__BODY_RESOLVED) {
-        return f->resolved->request_id;
+    size_t cap = c->ocap ? c->ocap : OUTPUT_MIN_CAP;
+    while (cap - used < len) {
+        cap *= 2;
     }
-    if (f->body_case == SLUICE__V1__FRAME__BODY_STATS) {
-        return f->stats->request_id;
+    uint8_t *p = sl__client_realloc(c->obuf, cap);
+    if (!p) {
+        return SL_CLIENT_E_NOMEM;
     }
+    c->obuf = p;
+    c->ocap = cap;
     return 0;
 }
 
-static bool is_awaited(const struct sl__client_wait *wait, const sl_frame_t *f)
+static int queue_bytes(struct sl_client *c, const void *p, size_t len)
 {
-    if (wait->body == SLUICE__V1__FRAME__BODY__NOT_SET || f->body_case != wait->body) {
-        return false;
+    int rc = reserve_output(c, len);
+    if (rc == 0) {
+        memcpy(c->obuf + c->olen, p, len);
+        c->olen += len;
     }
-    return !wait->has_id || reply_id(f) == wait->id;
-}
-
-int sl__client_status_code(const Sluice__V1__Status *status)
-{
-    uint32_t code = status ? (uint32_t)status->code : 0;
-    /*
-     * docs/protocol.md §12: accept codes this version does not know as ERROR_INTERNAL. Codes
-     * from 1000 on would read as local errors; an Error that says ERROR_NONE says nothing.
-     */
-    if (code == 0 || code >= 1000) {
-        code = SLUICE__V1__ERROR_CODE__ERROR_INTERNAL;
-    }
-    return SL_CLIENT_E_PROTOCOL(code);
-}
-
-static int on_error_frame(struct sl_client *c, const sl_frame_t *f)
-{
-    const Sluice__V1__Status *st = f->error->status;
-    return sl__client_set_fault(c, sl__client_status_code(st), st ? st->message : NULL);
-}
-
-static void on_go_away(struct sl_client *c, const sl_frame_t *f)
-{
-    c->go_away = true;
-    c->go_away_deadline_ms = f->go_away->deadline_ms;
-    sl__client_copy_string(c->go_away_reason, sizeof(c->go_away_reason), f->go_away->reason);
-}
-
-/* The body's field name in sluice.proto ("server_hello"), for messages. */
-static const char *body_name(Sluice__V1__Frame__BodyCase body)
-{
-    const ProtobufCFieldDescriptor *field =
-        protobuf_c_message_descriptor_get_field(&sluice__v1__frame__descriptor, (unsigned)body);
-    return field ? field->name : "unknown";
-}
-
-/*
- * Sorts one frame that is not the awaited one. Returns 0 when it was absorbed (the frame is
- * freed here in every case), or the session fault it caused.
- */
-static int absorb(struct sl_client *c, sl_frame_t *f)
-{
-    char what[96];
-    int rc = 0;
-    switch (kind_of(f->body_case)) {
-    case KIND_EMPTY:
-        break;
-    case KIND_REPLY:
-        break; /* its request timed out; ids are never reused, so no call will ask for it */
-    case KIND_CHANNEL:
-        break; /* see enum frame_kind */
-    case KIND_GO_AWAY:
-        on_go_away(c, f);
-        break;
-    case KIND_ERROR:
-        rc = on_error_frame(c, f);
-        break;
-    case KIND_HANDSHAKE:
-    case KIND_CLIENT_ONLY:
-        (void)snprintf(what, sizeof(what), "unexpected %s frame from the daemon",
-                       body_name(f->body_case));
-        rc = sl__client_set_fault(c, SL_CLIENT_E_BAD_FRAME, what);
-        break;
-    }
-    sl_frame_free(f);
     return rc;
 }
 
-/* Decodes the frame at the front of the buffer: SL_FRAME_OK, SL_FRAME_INCOMPLETE or a fault. */
-static int take_frame(struct sl_client *c, size_t *pos, sl_frame_t **out)
+int sl__client_queue(struct sl_client *c, const sl_frame_t *frame)
 {
-    size_t used = 0;
-    int rc = sl_frame_decode(c->rbuf + *pos, c->rlen - *pos, c->max_frame, out, &used);
-    if (rc == SL_FRAME_OK) {
-        *pos += used;
+    if (c->fault) {
+        return c->fault;
+    }
+    size_t len = sl_frame_size(frame);
+    if (len - SL_FRAME_HEADER_SIZE > c->max_frame) {
+        return SL_CLIENT_E_INVAL;
+    }
+    int rc = reserve_output(c, len);
+    if (rc < 0) {
         return rc;
     }
-    char what[96];
-    uint32_t len = 0;
-    switch (rc) {
-    case SL_FRAME_INCOMPLETE:
-        return rc;
-    case SL_FRAME_TOO_LARGE:
-        (void)sl_frame_peek_length(c->rbuf + *pos, c->rlen - *pos, UINT32_MAX, &len);
-        (void)snprintf(what, sizeof(what), "a frame of %u bytes, over the maximum of %u", len,
-                       c->max_frame);
-        return sl__client_set_fault(c, SL_CLIENT_E_BAD_FRAME, what);
-    case SL_FRAME_NO_MEMORY:
-        return sl__client_set_fault(c, SL_CLIENT_E_NOMEM, "out of memory decoding a frame");
-    default:
-        return sl__client_set_fault(c, SL_CLIENT_E_BAD_FRAME, sl_frame_result_name(rc));
+    if (sl_frame_encode(frame, c->obuf + c->olen) != len) {
+        return SL_CLIENT_E_INVAL; /* nothing was added: olen is unchanged */
     }
+    c->olen += len;
+    return 0;
 }
 
 /*
- * Sorts every whole frame in the buffer until the awaited one: 1 with *out set, 0 when the
- * buffer holds no more whole frames, or the session fault. Decoded bytes are dropped.
+ * The daemon closed its side: it may have said why in an Error frame that is still in our
+ * receive queue (docs/protocol.md §11: Error, then close). Read everything left and let an
+ * Error frame name the fault; without one the session simply closed.
  */
-static int sort_buffered(struct sl_client *c, const struct sl__client_wait *wait, sl_frame_t **out)
+static int receive_available(struct sl_client *c);
+
+static int fault_after_refused_write(struct sl_client *c)
 {
-    size_t pos = 0;
-    int rc = 0;
-    while (rc == 0) {
-        sl_frame_t *f = NULL;
-        int taken = take_frame(c, &pos, &f);
-        if (taken != SL_FRAME_OK) {
-            rc = taken == SL_FRAME_INCOMPLETE ? 0 : taken;
+    c->olen = c->ohead = 0; /* the daemon reads nothing more */
+    while (c->fault == 0) {
+        if (receive_available(c) <= 0) {
             break;
         }
-        if (is_awaited(wait, f)) {
-            *out = f;
-            rc = 1;
-        } else {
-            rc = absorb(c, f);
-        }
     }
-    if (c->fault == 0 && pos > 0) {
-        memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
-        c->rlen -= pos;
-    }
-    return rc;
+    return sl__client_set_fault(c, SL_CLIENT_E_CLOSED, "");
 }
 
-/* Makes room for the frame at the front of the buffer, or for more bytes when it is full. */
-static int reserve(struct sl_client *c)
+/* A send(2) failure other than "full" or "interrupted" ends the session. */
+static int send_failed(struct sl_client *c, int err)
 {
-    uint32_t body = 0;
-    size_t need = c->rlen + 1;
-    if (sl_frame_peek_length(c->rbuf, c->rlen, c->max_frame, &body) == SL_FRAME_OK) {
-        need = SL_FRAME_HEADER_SIZE + (size_t)body; /* take_frame already rejected a large one */
+    if (err == EPIPE || err == ECONNRESET) {
+        return fault_after_refused_write(c);
     }
-    if (need <= c->rcap) {
+    return sl__client_set_fault(c, -err, "sending to the daemon failed");
+}
+
+long sl__client_flush(struct sl_client *c)
+{
+    long total = 0;
+    while (c->fault == 0 && c->ohead < c->olen) {
+        ssize_t n = send(c->fd, c->obuf + c->ohead, c->olen - c->ohead, MSG_NOSIGNAL);
+        if (n > 0) {
+            c->ohead += (size_t)n;
+            total += n;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            break;
+        } else if (errno != EINTR) {
+            return send_failed(c, errno);
+        }
+    }
+    if (c->fault) {
+        return c->fault;
+    }
+    if (c->ohead == c->olen) {
+        c->ohead = c->olen = 0;
+    }
+    return total;
+}
+
+/* Queues the part of a Data frame [header, payload) that sendmsg did not take: sent bytes. */
+static int queue_rest(struct sl_client *c, const uint8_t *header, size_t header_len,
+                      const uint8_t *payload, size_t n, size_t sent)
+{
+    int rc = 0;
+    if (sent < header_len) {
+        rc = queue_bytes(c, header + sent, header_len - sent);
+        sent = header_len;
+    }
+    if (rc == 0) {
+        rc = queue_bytes(c, payload + (sent - header_len), n - (sent - header_len));
+    }
+    /* Half a frame is on the wire: without its rest the stream cannot be framed any more. */
+    return rc < 0 ? sl__client_set_fault(c, rc, "out of memory queueing a frame") : 0;
+}
+
+long sl__client_write_data(struct sl_client *c, uint32_t channel_id, const void *payload, size_t n)
+{
+    uint8_t header[SL_FRAME_DATA_HEADER_MAX];
+    size_t header_len = sl_frame_data_header(channel_id, n, header);
+    struct iovec iov[2] = {{.iov_base = header, .iov_len = header_len},
+                           {.iov_base = (void *)(uintptr_t)payload, .iov_len = n}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    for (;;) {
+        if (c->fault) {
+            return c->fault;
+        }
+        ssize_t sent = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+        if (sent >= 0) {
+            c->want_write = false;
+            int rc = (size_t)sent < header_len + n
+                         ? queue_rest(c, header, header_len, payload, n, (size_t)sent)
+                         : 0;
+            return rc < 0 ? rc : (long)n;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            c->want_write = true; /* nothing taken: the caller keeps its bytes */
+            return 0;
+        }
+        if (errno != EINTR) {
+            return send_failed(c, errno);
+        }
+    }
+}
+
+/* Input -------------------------------------------------------------------------------------- */
+
+/*
+ * Makes room to receive: moves the partial frame at rstart to the front when the rest of it
+ * or RECEIVE_MIN_ROOM would not fit, and grows the buffer for a frame larger than it.
+ */
+static int make_room(struct sl_client *c)
+{
+    if (c->rstart == c->rlen) {
+        c->rstart = c->rlen = 0;
+    }
+    uint32_t body = 0;
+    size_t need = SL_FRAME_HEADER_SIZE;
+    if (sl_frame_peek_length(c->rbuf + c->rstart, c->rlen - c->rstart, c->max_frame, &body) ==
+        SL_FRAME_OK) {
+        need += body; /* sl__client_sort already rejected a length over the maximum */
+    }
+    if (c->rstart > 0 && (c->rcap - c->rstart < need || c->rcap - c->rlen < RECEIVE_MIN_ROOM)) {
+        memmove(c->rbuf, c->rbuf + c->rstart, c->rlen - c->rstart);
+        c->rlen -= c->rstart;
+        c->rstart = 0;
+    }
+    size_t cap = need > RECEIVE_CAP ? need : RECEIVE_CAP;
+    if (cap <= c->rcap) {
         return 0;
     }
-    size_t cap = need < INITIAL_RECEIVE_CAP ? INITIAL_RECEIVE_CAP : need;
     uint8_t *p = sl__client_realloc(c->rbuf, cap);
     if (!p) {
         return sl__client_set_fault(c, SL_CLIENT_E_NOMEM, "out of memory for a received frame");
@@ -401,116 +384,128 @@ static int reserve(struct sl_client *c)
     return 0;
 }
 
-/* Reads what the socket has, waiting until deadline_ns for the first byte. */
-static int receive_some(struct sl_client *c, uint64_t deadline_ns)
+/* Reads what the socket has and sorts it, without waiting: 1 when bytes came, 0, or a fault. */
+static int receive_available(struct sl_client *c)
 {
-    int rc = reserve(c);
-    while (rc == 0) {
-        ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+    int got = 0;
+    for (int i = 0; i < READS_PER_PUMP && c->fault == 0; i++) {
+        int rc = make_room(c);
+        if (rc < 0) {
+            return rc;
+        }
+        size_t room = c->rcap - c->rlen;
+        ssize_t n = recv(c->fd, c->rbuf + c->rlen, room, 0);
         if (n > 0) {
             c->rlen += (size_t)n;
-            return 0;
-        }
-        if (n == 0) {
+            got = 1;
+            rc = sl__client_sort(c);
+            if (rc < 0 || (size_t)n < room) {
+                return rc < 0 ? rc : got; /* a short read: the socket is empty for now */
+            }
+        } else if (n == 0) {
             /* strerror says "closed"; the message only adds what it cannot. */
             return sl__client_set_fault(c, SL_CLIENT_E_CLOSED,
-                                        c->rlen ? "in the middle of a frame" : "");
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            rc = wait_until(c->fd, POLLIN, deadline_ns);
+                                        c->rlen > c->rstart ? "in the middle of a frame" : "");
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return got;
         } else if (errno == ECONNRESET) {
-            rc = sl__client_set_fault(c, SL_CLIENT_E_CLOSED, "connection reset");
+            return sl__client_set_fault(c, SL_CLIENT_E_CLOSED, "connection reset");
         } else if (errno != EINTR) {
-            rc = sl__client_set_fault(c, -errno, "receiving from the daemon failed");
+            return sl__client_set_fault(c, -errno, "receiving from the daemon failed");
         }
     }
-    return rc;
+    return c->fault ? c->fault : got;
 }
 
-int sl__client_wait_for(struct sl_client *c, const struct sl__client_wait *wait,
-                        uint64_t deadline_ns, sl_frame_t **out)
+/* Waiting ------------------------------------------------------------------------------------ */
+
+int sl__client_pump(struct sl_client *c)
+{
+    if (c->fault) {
+        return c->fault;
+    }
+    long sent = sl__client_flush(c);
+    if (sent < 0) {
+        return (int)sent;
+    }
+    int got = receive_available(c);
+    if (got < 0) {
+        return got;
+    }
+    /* Sorting may have queued answers (Close) or credit (Window): send them now. */
+    long more = c->olen > c->ohead ? sl__client_flush(c) : 0;
+    if (more < 0) {
+        return (int)more;
+    }
+    return sent > 0 || got > 0 || more > 0;
+}
+
+int sl__client_wait_ready(struct sl_client *c, uint64_t deadline_ns, bool want_write)
+{
+    short events = POLLIN;
+    if (want_write || c->olen > c->ohead) {
+        events |= POLLOUT;
+    }
+    int rc = wait_until(c->fd, events, deadline_ns);
+    return rc == -ETIMEDOUT || rc == 0 ? rc : sl__client_set_fault(c, rc, "poll failed");
+}
+
+int sl__client_run_until(struct sl_client *c, sl__client_done_fn *done, const void *arg,
+                         uint64_t deadline_ns)
 {
     for (;;) {
         if (c->fault) {
             return c->fault;
         }
-        int rc = sort_buffered(c, wait, out);
-        if (rc != 0) {
-            return rc > 0 ? 0 : rc;
+        if (done(c, arg)) {
+            return 0;
         }
-        rc = receive_some(c, deadline_ns);
+        if (deadline_ns == 0) {
+            /*
+             * Timeout 0 sends, but never reads: only sl_client_process sorts what arrived, so
+             * after it an event loop can serve every channel before it polls again (client.h).
+             */
+            long sent = sl__client_flush(c);
+            return sent < 0 ? (int)sent : -EAGAIN;
+        }
+        int rc = sl__client_pump(c);
+        if (rc < 0) {
+            return rc;
+        }
+        if (rc > 0) {
+            continue; /* something moved: look again before waiting */
+        }
+        rc = sl__client_wait_ready(c, deadline_ns, false);
         if (rc < 0) {
             return rc;
         }
     }
 }
 
-/* Sending ------------------------------------------------------------------------------------- */
-
-/*
- * The daemon closed its side: it may have said why in an Error frame that is still in our
- * receive queue (docs/protocol.md: Error, then close). Read everything left and let an Error
- * frame name the fault; without one the session simply closed.
- */
-static int fault_after_refused_write(struct sl_client *c)
+static bool reply_arrived(const struct sl_client *c, const void *arg)
 {
-    const struct sl__client_wait none = {.body = SLUICE__V1__FRAME__BODY__NOT_SET};
-    sl_frame_t *unused = NULL;
-    while (c->fault == 0) {
-        /* The deadline is now: this only drains what has already arrived. */
-        if (sort_buffered(c, &none, &unused) < 0 || receive_some(c, 0) < 0) {
-            break;
-        }
-    }
-    return sl__client_set_fault(c, SL_CLIENT_E_CLOSED, "");
+    (void)arg;
+    return c->reply != NULL;
 }
 
-static int write_all(struct sl_client *c, const uint8_t *p, size_t len, uint64_t deadline_ns)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = send(c->fd, p + done, len - done, MSG_NOSIGNAL);
-        if (n >= 0) {
-            done += (size_t)n;
-            continue;
-        }
-        int rc = -errno;
-        if (rc == -EAGAIN || rc == -EWOULDBLOCK) {
-            rc = wait_until(c->fd, POLLOUT, deadline_ns);
-        } else if (rc == -EINTR) {
-            rc = 0;
-        } else if (rc == -EPIPE || rc == -ECONNRESET) {
-            return fault_after_refused_write(c);
-        }
-        if (rc == -ETIMEDOUT && done > 0) {
-            return sl__client_set_fault(c, rc, "timed out in the middle of sending a frame");
-        }
-        if (rc < 0) {
-            return rc == -ETIMEDOUT ? rc : sl__client_set_fault(c, rc, "sending failed");
-        }
-    }
-    return 0;
-}
-
-int sl__client_send(struct sl_client *c, const sl_frame_t *frame, uint64_t deadline_ns)
+int sl__client_request(struct sl_client *c, const sl_frame_t *frame,
+                       const struct sl__client_wait *wait, uint64_t deadline_ns, sl_frame_t **out)
 {
     if (c->fault) {
         return c->fault;
     }
-    size_t len = sl_frame_size(frame);
-    if (len - SL_FRAME_HEADER_SIZE > c->max_frame) {
-        return SL_CLIENT_E_INVAL;
+    int rc = frame ? sl__client_queue(c, frame) : 0;
+    if (rc < 0) {
+        return rc;
     }
-    /* Control frames fit on the stack; the heap is for the rare large one. */
-    uint8_t stack[SEND_STACK_CAP];
-    uint8_t *buf = len <= sizeof(stack) ? stack : sl__client_calloc(1, len);
-    if (!buf) {
-        return SL_CLIENT_E_NOMEM;
+    c->wait = *wait;
+    rc = sl__client_run_until(c, reply_arrived, NULL, deadline_ns);
+    c->wait.body = SLUICE__V1__FRAME__BODY__NOT_SET;
+    if (rc == 0) {
+        *out = c->reply;
+    } else {
+        sl_frame_free(c->reply); /* a fault may have come right after the reply */
     }
-    size_t n = sl_frame_encode(frame, buf);
-    int rc = n == len ? write_all(c, buf, len, deadline_ns) : SL_CLIENT_E_INVAL;
-    if (buf != stack) {
-        sl__client_free(buf);
-    }
+    c->reply = NULL;
     return rc;
 }

@@ -88,9 +88,8 @@ struct sl_client_address {
 /*
  * The socket path sl_client_connect would use with socket_path NULL (docs/protocol.md §1):
  * $SLUICE_SOCKET when set and not empty; /run/sluice/sluiced.sock for root;
- * $XDG_RUNTIME_DIR/sluice/sluiced.sock otherwise. NULL when none applies (XDG_RUNTIME_DIR unset
- * or empty for a user other than root): there is no default, and sl_client_connect with
- * socket_path NULL fails with -ENOENT.
+ * $XDG_RUNTIME_DIR/sluice/sluiced.sock for others; /tmp/sluice-UID/sluiced.sock when
+ * XDG_RUNTIME_DIR is unset or empty (the daemon checks that directory is its own, 0700).
  * Thread: not thread-safe (the result is in static storage, rewritten by each call).
  */
 SL_API const char *sl_client_default_socket(void);
@@ -153,7 +152,11 @@ SL_API SL_MUST_CHECK int sl_client_resolve(struct sl_client *client, const char 
  * session, so a program may block on one channel while others receive (up to their windows).
  *
  * Non-blocking use: poll sl_client_fd() for sl_client_poll_events(); when it is ready call
- * sl_client_process(), then the channel calls with timeout 0, which never block.
+ * sl_client_process(), then the channel calls with timeout 0, which never block. Calls with
+ * timeout 0 send (what the socket takes at once) but never read the socket: only
+ * sl_client_process (and calls that wait) sort what arrived. So after sl_client_process an
+ * application can serve every channel until each says -EAGAIN, then poll again, and nothing
+ * that arrived meanwhile is left unseen.
  *
  * A channel handle stays valid until sl_client_channel_close (or sl_client_close, which frees
  * every handle). After the channel ended (the daemon's Close) the handle answers every call
@@ -171,9 +174,9 @@ enum sl_client_target {
 
 struct sl_client_open_options {
     enum sl_client_target target;
-    const char *host; /* a name or IP literal (no brackets); for UNIX the path */
-    uint16_t port;    /* 1 .. 65535 for TCP and UDP; ignored for UNIX */
-    int family;       /* 0 any, 4 or 6 */
+    const char *host;            /* a name or IP literal (no brackets); for UNIX the path */
+    uint16_t port;               /* 1 .. 65535 for TCP and UDP; ignored for UNIX */
+    int family;                  /* 0 any, 4 or 6 */
     uint32_t connect_timeout_ms; /* the daemon's limit for resolving and connecting; 0: 10 s */
     uint32_t window;             /* the receive window; 0: the daemon's default (Welcome) */
 
@@ -220,7 +223,8 @@ struct sl_client_channel_info {
  * ERROR_TLS_UNKNOWN_CA, ...; its message in sl_client_error_message; *out is NULL and the
  * session goes on); -EINPROGRESS (timeout 0) and -ETIMEDOUT with *out set, still opening;
  * SL_CLIENT_E_INVAL for bad options (no host, port 0, TLS with UDP, both ca_pem and
- * trust_store, an ALPN name empty or over 255 bytes); a session fault; -errno.
+ * trust_store, an ALPN name empty or over 255 bytes, window 1 .. 1023, family not 0, 4 or 6);
+ * a session fault; -errno.
  */
 SL_API SL_MUST_CHECK int sl_client_open(struct sl_client *client,
                                         const struct sl_client_open_options *opts, int timeout_ms,
@@ -233,16 +237,20 @@ SL_API SL_MUST_CHECK int sl_client_open(struct sl_client *client,
  */
 SL_API int sl_client_channel_status(const struct sl_client_channel *ch);
 
-/* Valid once the channel is open (Opened or Accepted), until sl_client_channel_close. */
-SL_API const struct sl_client_channel_info *sl_client_channel_info(
-    const struct sl_client_channel *ch);
+/*
+ * Filled once the channel is open (Opened or Accepted): channel_id and receive_window are set
+ * from the start, the rest is "" and 0 while opening. Valid until sl_client_channel_close.
+ */
+SL_API const struct sl_client_channel_info *
+sl_client_channel_info(const struct sl_client_channel *ch);
 
 /*
  * Reads up to len bytes of payload. Returns the count (> 0), 0 at the end of the peer's
  * direction (Shutdown received and everything before it read: end of file), or an error:
  * -EAGAIN / -ETIMEDOUT, the channel's end (SL_CLIENT_E_PROTOCOL(ERROR_RESET), ...) once its
- * buffered bytes are read, a session fault. UDP: one datagram per call; bytes beyond len are
- * discarded. Credit goes back to the daemon as bytes are read.
+ * buffered bytes are read, a session fault, SL_CLIENT_E_INVAL for len 0. UDP: one datagram
+ * per call; bytes beyond len are discarded. Credit goes back to the daemon as bytes are read
+ * (a Window frame once half the window has been read, docs/protocol.md §6.2).
  */
 SL_API long sl_client_channel_read(struct sl_client_channel *ch, void *buf, size_t len,
                                    int timeout_ms);
@@ -253,19 +261,27 @@ SL_API long sl_client_channel_read(struct sl_client_channel *ch, void *buf, size
  * right now. Returns the number of bytes taken (len, or fewer when the wait ran out: a partial
  * write, never an error once some were taken), or an error when none were: -EAGAIN /
  * -ETIMEDOUT, SL_CLIENT_E_CHANNEL_SHUT after sl_client_channel_shutdown, the channel's end, a
- * session fault. UDP: one datagram, all or nothing (len at most max_frame - 16, else
- * SL_CLIENT_E_INVAL).
+ * session fault. len 0 returns 0. UDP: one datagram, all or nothing (len at most
+ * max_frame - 16, else SL_CLIENT_E_INVAL).
+ * The payload goes from buf to the socket without a copy; only what the socket does not take
+ * of a frame already begun is copied into the output queue, so buf is free on return. A
+ * blocking write (timeout not 0) also waits until that queue has gone to the daemon; after a
+ * timeout-0 write, keep calling sl_client_process while sl_client_poll_events asks for POLLOUT.
  */
 SL_API long sl_client_channel_write(struct sl_client_channel *ch, const void *buf, size_t len,
                                     int timeout_ms);
 
-/* Half-close: no more writes (Shutdown). The peer sees end of file after the bytes written. */
+/*
+ * Half-close: no more writes (Shutdown). The peer sees end of file after the bytes written.
+ * A second call does nothing. Errors: the channel's end, a session fault, SL_CLIENT_E_NOMEM.
+ */
 SL_API SL_MUST_CHECK int sl_client_channel_shutdown(struct sl_client_channel *ch);
 
 /*
  * Ends the channel and frees the handle. abort false: Close ERROR_NONE (the daemon writes
- * what it got, then closes cleanly); true: Close with an error (the connection is reset,
- * unwritten data discarded). Never blocks; NULL is ignored.
+ * what it got, then closes cleanly); true: Close with ERROR_RESET (the connection is reset,
+ * unwritten data discarded). Never blocks; NULL is ignored. Payload still on its way for the
+ * channel is dropped quietly, and its id is not reused until the daemon has answered.
  */
 SL_API void sl_client_channel_close(struct sl_client_channel *ch, bool abort);
 
@@ -297,9 +313,10 @@ SL_API SL_MUST_CHECK int sl_client_listen(struct sl_client *client,
 SL_API const char *sl_client_listener_address(const struct sl_client_listener *l);
 
 /*
- * The next accepted connection as an open channel (owned by the caller).
+ * The next accepted connection as an open channel (owned by the caller). Its receive window
+ * is the listener's window; the peer may already have sent data, or even ended it.
  * Errors: -EAGAIN / -ETIMEDOUT, SL_CLIENT_E_PROTOCOL(code) once the daemon closed the listener
- * (ListenerClosed), a session fault.
+ * (ListenerClosed), a session fault, SL_CLIENT_E_INVAL.
  */
 SL_API SL_MUST_CHECK int sl_client_accept(struct sl_client_listener *l, int timeout_ms,
                                           struct sl_client_channel **out);
@@ -337,7 +354,8 @@ SL_API void sl_client_stats_free(struct sl_client_stats *stats);
 
 /*
  * The poll(2) events to wait for on sl_client_fd(): POLLIN always, POLLOUT while frames are
- * queued for the daemon (a timeout-0 call could not send all of them).
+ * queued for the daemon (a timeout-0 call could not send all of them) or after a timeout-0
+ * write found the socket full (until the next sl_client_process).
  */
 SL_API short sl_client_poll_events(const struct sl_client *client);
 
