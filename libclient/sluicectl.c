@@ -3,34 +3,23 @@
 /*
  * sluicectl: the command-line client of sluiced (issue 7), built on libsluice-client only.
  *
- * Each command is a row of s_commands: it parses its own arguments (connect and listen will
- * have options of their own), then connects through ctl_connect, so a usage error never needs
- * a daemon. Exit status, the same for every command: 0 success, 1 usage error, 2 the daemon
- * cannot be reached or broke the session, 3 the operation itself failed (a name not found, a
- * refused connection, ...), with one line on stderr saying why.
+ * Each command is a row of s_commands: it parses its own arguments, then connects through
+ * ctl_connect, so a usage error never needs a daemon. Exit status, the same for every command:
+ * 0 success, 1 usage error, 2 the daemon cannot be reached or broke the session, 3 the
+ * operation itself failed (a name not found, a refused connection, ...), with one line on
+ * stderr saying why. connect, listen and stats have files of their own (sluicectl_*.c).
  */
 
-#include <sluice/client.h>
+#include "sluicectl_internal.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-    EXIT_USAGE = 1,
-    EXIT_UNREACHABLE = 2,
-    EXIT_FAILED = 3,
-};
-
 #define MAX_ADDRESSES 64
-
-/* What every command gets from the global options. */
-struct ctl {
-    const char *socket_path; /* NULL: the library's default */
-    uint32_t timeout_ms;     /* 0: the library's default */
-};
 
 typedef int command_run_fn(const struct ctl *ctl, int argc, char **argv);
 
@@ -44,10 +33,14 @@ struct command {
 static int run_ping(const struct ctl *ctl, int argc, char **argv);
 static int run_resolve(const struct ctl *ctl, int argc, char **argv);
 
-/* TODO(client): connect, listen and stats, issue 7. */
 static const struct command s_commands[] = {
     {"ping", "", "round trip to the daemon", run_ping},
     {"resolve", "[-4|-6] HOST", "resolve HOST through the daemon's caching resolver", run_resolve},
+    {"connect", "[OPTIONS] TARGET", "bridge stdin/stdout to a connection the daemon makes",
+     ctl_run_connect},
+    {"listen", "[--once] [ADDR:]PORT [-- CMD...]", "accept connections through the daemon",
+     ctl_run_listen},
+    {"stats", "[--json]", "the daemon's totals and this session's channels", ctl_run_stats},
 };
 
 /* Helpers ------------------------------------------------------------------------------------ */
@@ -60,9 +53,25 @@ static void usage(FILE *out)
     for (size_t i = 0; i < sizeof(s_commands) / sizeof(s_commands[0]); i++) {
         char line[64];
         (void)snprintf(line, sizeof(line), "%s %s", s_commands[i].name, s_commands[i].args);
+        /* A long usage gets a line of its own, so the summaries stay in one column. */
+        if (strlen(line) > 22) {
+            (void)fprintf(out, "  %s\n", line);
+            line[0] = '\0';
+        }
         (void)fprintf(out, "  %-22s %s\n", line, s_commands[i].summary);
     }
     (void)fprintf(out,
+                  "\nconnect TARGET: HOST:PORT, [IPV6]:PORT or unix:PATH; options:\n"
+                  "  --tls                  TLS, the daemon being the client (verifies the peer)\n"
+                  "  --sni NAME             the name sent and checked (default: HOST)\n"
+                  "  --alpn LIST            protocols to offer, e.g. h2,http/1.1\n"
+                  "  --cafile FILE          trust only the CA certificates in FILE (PEM)\n"
+                  "  --insecure             do not verify the certificate\n"
+                  "  --udp                  a UDP channel: each read of stdin is one datagram\n"
+                  "  -4, -6                 that address family only\n"
+                  "\nlisten prints \"listening on ADDRESS\" on stderr; --once bridges the first\n"
+                  "connection to stdin/stdout; -- CMD runs CMD for each connection, its stdin and\n"
+                  "stdout bridged to it, until SIGINT or SIGTERM.\n"
                   "\noptions:\n"
                   "  --socket PATH          the daemon's socket (default: %s)\n"
                   "  --timeout MS           for connecting and for each request (default: %u)\n"
@@ -73,22 +82,21 @@ static void usage(FILE *out)
                   SL_CLIENT_DEFAULT_TIMEOUT_MS);
 }
 
-static int usage_error(const char *what, const char *arg)
+int ctl_usage_error(const char *what, const char *arg)
 {
     (void)fprintf(stderr, "sluicectl: %s%s%s (see sluicectl --help)\n", what, arg ? ": " : "",
                   arg ? arg : "");
     return EXIT_USAGE;
 }
 
-/* Prints "sluicectl: <context>: <reason>[ (<daemon's message>)]". */
-static void print_failure(const char *context, int rc, const struct sl_client *client)
+void ctl_print_failure(const char *context, int rc, const struct sl_client *client)
 {
     const char *detail = client ? sl_client_error_message(client) : "";
     (void)fprintf(stderr, "sluicectl: %s: %s%s%s%s\n", context, sl_client_strerror(rc),
                   detail[0] ? " (" : "", detail, detail[0] ? ")" : "");
 }
 
-static int ctl_connect(const struct ctl *ctl, struct sl_client **out)
+int ctl_connect(const struct ctl *ctl, struct sl_client **out)
 {
     char detail[256] = "";
     struct sl_client_options opts = {
@@ -113,13 +121,35 @@ static int ctl_connect(const struct ctl *ctl, struct sl_client **out)
     return 0;
 }
 
+int ctl_exit_status(const struct sl_client *client, int rc)
+{
+    /* A session that ended is the daemon's failure; a failed request or a timeout is ours. */
+    if (rc == SL_CLIENT_E_INVAL) {
+        return EXIT_USAGE;
+    }
+    return sl_client_fault(client) < 0 ? EXIT_UNREACHABLE : EXIT_FAILED;
+}
+
+bool ctl_parse_port(const char *text, bool allow_zero, uint16_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno || end == text || *end != '\0' || text[0] < '0' || text[0] > '9' || v > 65535 ||
+        (v == 0 && !allow_zero)) {
+        return false;
+    }
+    *out = (uint16_t)v;
+    return true;
+}
+
 /* Commands ------------------------------------------------------------------------------------- */
 
 static int run_ping(const struct ctl *ctl, int argc, char **argv)
 {
     (void)argv;
     if (argc != 1) {
-        return usage_error("ping takes no arguments", NULL);
+        return ctl_usage_error("ping takes no arguments", NULL);
     }
     struct sl_client *client = NULL;
     int status = ctl_connect(ctl, &client);
@@ -129,7 +159,7 @@ static int run_ping(const struct ctl *ctl, int argc, char **argv)
     uint64_t rtt_ns = 0;
     int rc = sl_client_ping(client, ctl->timeout_ms, &rtt_ns);
     if (rc < 0) {
-        print_failure("ping", rc, client);
+        ctl_print_failure("ping", rc, client);
         status = EXIT_UNREACHABLE; /* a daemon that does not answer a ping is not reachable */
     } else {
         (void)printf("pong from %s in %" PRIu64 " us\n", sl_client_daemon_name(client),
@@ -152,11 +182,8 @@ static int resolve_and_print(const char *host, int family, const struct ctl *ctl
     if (rc < 0) {
         char context[300];
         (void)snprintf(context, sizeof(context), "resolve %s", host);
-        print_failure(context, rc, client);
-        /* A session that ended is the daemon's failure; a failed Resolve or timeout is ours. */
-        status = rc == SL_CLIENT_E_INVAL       ? EXIT_USAGE
-                 : sl_client_fault(client) < 0 ? EXIT_UNREACHABLE
-                                               : EXIT_FAILED;
+        ctl_print_failure(context, rc, client);
+        status = ctl_exit_status(client, rc);
     }
     for (size_t i = 0; i < count; i++) {
         (void)printf("%s ttl %" PRIu32 "\n", addrs[i].address, addrs[i].ttl_s);
@@ -173,15 +200,15 @@ static int run_resolve(const struct ctl *ctl, int argc, char **argv)
         if (strcmp(argv[i], "-4") == 0 || strcmp(argv[i], "-6") == 0) {
             family = argv[i][1] - '0';
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            return usage_error("unknown option for resolve", argv[i]);
+            return ctl_usage_error("unknown option for resolve", argv[i]);
         } else if (host) {
-            return usage_error("resolve takes one HOST", argv[i]);
+            return ctl_usage_error("resolve takes one HOST", argv[i]);
         } else {
             host = argv[i];
         }
     }
     if (!host) {
-        return usage_error("resolve needs a HOST", NULL);
+        return ctl_usage_error("resolve needs a HOST", NULL);
     }
     return resolve_and_print(host, family, ctl);
 }
@@ -200,8 +227,7 @@ static bool parse_timeout(const char *text, uint32_t *out)
     return true;
 }
 
-/* Reads the value of option name at argv[*i], as "--name VALUE" or "--name=VALUE". */
-static const char *option_value(const char *name, int argc, char **argv, int *i)
+const char *ctl_option_value(const char *name, int argc, char **argv, int *i)
 {
     size_t n = strlen(name);
     if (strncmp(argv[*i], name, n) != 0) {
@@ -230,12 +256,12 @@ static int parse_global_options(int argc, char **argv, struct ctl *ctl, int *nex
             usage(stdout);
             return 0;
         }
-        if ((v = option_value("--socket", argc, argv, &i))) {
+        if ((v = ctl_option_value("--socket", argc, argv, &i))) {
             ctl->socket_path = v;
-        } else if (!(v = option_value("--timeout", argc, argv, &i))) {
-            return usage_error("unknown or incomplete option", argv[i]);
+        } else if (!(v = ctl_option_value("--timeout", argc, argv, &i))) {
+            return ctl_usage_error("unknown or incomplete option", argv[i]);
         } else if (!parse_timeout(v, &ctl->timeout_ms)) {
-            return usage_error("--timeout needs milliseconds above 0", v);
+            return ctl_usage_error("--timeout needs milliseconds above 0", v);
         }
     }
     *next = i;
@@ -266,8 +292,14 @@ int main(int argc, char **argv)
     }
     const struct command *cmd = find_command(argv[i]);
     if (!cmd) {
-        return usage_error("unknown command", argv[i]);
+        return ctl_usage_error("unknown command", argv[i]);
     }
+    /*
+     * A reader that went away (stdout or a listen command's child) is a failed write, handled
+     * where it happens, not a signal that kills the process mid-way.
+     */
+    struct sigaction ignore = {.sa_handler = SIG_IGN};
+    (void)sigaction(SIGPIPE, &ignore, NULL); /* cannot fail for SIGPIPE */
     status = cmd->run(&ctl, argc - i, argv + i);
     /* Output that did not reach stdout (a full disk, a closed pipe) is a failure too. */
     if (fflush(stdout) != 0 && status == 0) {
