@@ -7,11 +7,13 @@
 #include "guard.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -160,19 +162,86 @@ static void write_all(int fd, const char *p, size_t len)
     }
 }
 
-static void stderr_sink(const struct sl_log_record *rec, void *user_data)
+/*
+ * The syslog priority journald reads from a "<N>" line prefix (sd-daemon(3), the SD_ERR family),
+ * per level. Fatal is SD_CRIT; none never reaches a sink but gets info to be safe.
+ */
+static const char *const s_journal_prefixes[] = {"<6>", "<2>", "<3>", "<4>", "<6>", "<7>", "<7>"};
+
+/* Parses the decimal number at *p up to `stop`; false unless it is all digits and fits. */
+static bool parse_decimal(const char **p, char stop, unsigned long long *out)
 {
-    (void)user_data;
+    const char *s = *p;
+    unsigned long long v = 0;
+    if (*s < '0' || *s > '9') {
+        return false;
+    }
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > (ULLONG_MAX - (unsigned)(*s - '0')) / 10) {
+            return false;
+        }
+        v = v * 10 + (unsigned)(*s - '0');
+    }
+    if (*s != stop) {
+        return false;
+    }
+    *p = stop ? s + 1 : s;
+    *out = v;
+    return true;
+}
+
+/*
+ * Whether stderr is the journal: systemd sets $JOURNAL_STREAM to "DEVICE:INODE" of the stream
+ * it connected (systemd.exec(5)). A process that inherited the variable but whose stderr was
+ * redirected since (a child with a pipe or a file as stderr) must not use the journal format,
+ * hence the comparison with what stderr is now. Checked on every line rather than cached, so a
+ * later dup2 onto stderr is honoured; one fstat is small next to the write(2) that follows.
+ * getenv here assumes nobody calls setenv concurrently, as every getenv in a threaded process
+ * does.
+ */
+static bool stderr_is_journal(void)
+{
+    const char *p = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    if (!p || !parse_decimal(&p, ':', &dev) || !parse_decimal(&p, '\0', &ino)) {
+        return false;
+    }
+    struct stat st;
+    if (fstat(STDERR_FILENO, &st) != 0) {
+        return false;
+    }
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+/* The journal's line: priority prefix, no timestamp (journald records its own). */
+static int format_journal_line(const struct sl_log_record *rec, char *line, size_t cap)
+{
+    const char *prio = (unsigned)rec->level < SL_ARRAY_LEN(s_journal_prefixes)
+                           ? s_journal_prefixes[rec->level]
+                           : "<6>";
+    return snprintf(line, cap, "%s[%s] %llu %s:%d: %s\n", prio,
+                    sl_log_subsystem_name(rec->subsystem), (unsigned long long)rec->thread_id,
+                    rec->file, rec->line, rec->message);
+}
+
+static int format_plain_line(const struct sl_log_record *rec, char *line, size_t cap)
+{
     time_t secs = (time_t)(rec->wall_ns / SL_NS_PER_SEC);
     struct tm tm;
     gmtime_r(&secs, &tm);
+    return snprintf(line, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ %-5s [%s] %llu %s:%d: %s\n",
+                    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                    (unsigned)(rec->wall_ns % SL_NS_PER_SEC / 1000), sl_log_level_name(rec->level),
+                    sl_log_subsystem_name(rec->subsystem), (unsigned long long)rec->thread_id,
+                    rec->file, rec->line, rec->message);
+}
+
+static void stderr_sink(const struct sl_log_record *rec, void *user_data)
+{
+    (void)user_data;
     char line[LINE_MAX_LEN];
-    int n = snprintf(line, sizeof(line),
-                     "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ %-5s [%s] %llu %s:%d: %s\n",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     (unsigned)(rec->wall_ns % SL_NS_PER_SEC / 1000), sl_log_level_name(rec->level),
-                     sl_log_subsystem_name(rec->subsystem), (unsigned long long)rec->thread_id,
-                     rec->file, rec->line, rec->message);
+    int n = stderr_is_journal() ? format_journal_line(rec, line, sizeof(line))
+                                : format_plain_line(rec, line, sizeof(line));
     if (n > 0) {
         write_all(STDERR_FILENO, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
     }

@@ -44,7 +44,7 @@ static void nap_ms(long ms)
     }
 }
 
-static void write_text(const char *path, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void write_text(const char *path, const char *fmt, ...)
 {
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
@@ -585,8 +585,8 @@ START_TEST(sighup_adds_a_rule_while_a_transfer_goes_on)
     static struct peer_server echo, other;
     peer_server_start(&echo, PEER_ECHO, 0);
     peer_server_start(&other, PEER_ECHO, 0);
-    const char *conf = "[client me]\nuid = %u\nconnect = 127.0.0.1:%u%s\n";
-    write_text(s_conf, conf, (unsigned)getuid(), echo.port, "");
+#define RELOAD_CONF "[client me]\nuid = %u\nconnect = 127.0.0.1:%u%s\n"
+    write_text(s_conf, RELOAD_CONF, (unsigned)getuid(), echo.port, "");
     start_with_config();
     struct raw_client c;
     raw_attach(&c, &s_daemon, "reload");
@@ -640,7 +640,7 @@ START_TEST(sighup_adds_a_rule_while_a_transfer_goes_on)
         if (round == 100) {
             char extra[32];
             snprintf(extra, sizeof(extra), ", 127.0.0.1:%u", other.port);
-            write_text(s_conf, conf, (unsigned)getuid(), echo.port, extra);
+            write_text(s_conf, RELOAD_CONF, (unsigned)getuid(), echo.port, extra);
             ck_assert_int_eq(kill(s_daemon.pid, SIGHUP), 0);
             reloaded = true;
         }

@@ -7,7 +7,12 @@
 #include <sluice/thread.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 START_TEST(sluice_codes_have_names_and_messages)
 {
@@ -191,6 +196,108 @@ START_TEST(logging_from_many_threads_loses_nothing)
 }
 END_TEST
 
+/*
+ * The default sink's journald format. stderr is swapped for a pipe during each test and put back
+ * in the teardown, which Check runs after a failed assertion too.
+ */
+static struct {
+    int saved_stderr;
+    int pipe[2];
+    char env[64]; /* "DEV:INODE" of the pipe's write end */
+} s_journal;
+
+static void journal_setup(void)
+{
+    sl_log_set_sink(NULL, NULL);
+    sl_log_set_level_all(SL_LOG_TRACE);
+    s_journal.saved_stderr = dup(STDERR_FILENO);
+    ck_assert_int_ge(s_journal.saved_stderr, 0);
+    ck_assert_int_eq(pipe(s_journal.pipe), 0);
+    ck_assert_int_eq(fcntl(s_journal.pipe[0], F_SETFL, O_NONBLOCK), 0);
+    ck_assert_int_eq(dup2(s_journal.pipe[1], STDERR_FILENO), STDERR_FILENO);
+    struct stat st;
+    ck_assert_int_eq(fstat(s_journal.pipe[1], &st), 0);
+    snprintf(s_journal.env, sizeof(s_journal.env), "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+}
+
+static void journal_teardown(void)
+{
+    unsetenv("JOURNAL_STREAM");
+    dup2(s_journal.saved_stderr, STDERR_FILENO);
+    close(s_journal.saved_stderr);
+    close(s_journal.pipe[0]);
+    close(s_journal.pipe[1]);
+    sl_log_set_level_all(SL_LOG_WARN);
+}
+
+/* What the sink wrote to the pipe so far (NUL-terminated). */
+static const char *journal_output(void)
+{
+    static char out[8192];
+    ssize_t n = read(s_journal.pipe[0], out, sizeof(out) - 1);
+    out[n > 0 ? n : 0] = '\0';
+    return out;
+}
+
+START_TEST(journal_stream_on_stderr_prefixes_syslog_priorities)
+{
+    ck_assert_int_eq(setenv("JOURNAL_STREAM", s_journal.env, 1), 0);
+    SL_LOG_FATAL(SL_LS_APP, "f");
+    SL_LOG_ERROR(SL_LS_APP, "e");
+    SL_LOG_WARN(SL_LS_DNS, "w");
+    SL_LOG_INFO(SL_LS_DAEMON, "i %d", 6);
+    SL_LOG_DEBUG(SL_LS_LOOP, "d");
+    SL_LOG_TRACE(SL_LS_TLS, "t");
+    const char *out = journal_output();
+    /* No timestamp and no level word: journald has both. */
+    const char *expected[] = {"<2>[app] ",    "<3>[app] ",  "<4>[dns] ",
+                              "<6>[daemon] ", "<7>[loop] ", "<7>[tls] "};
+    const char *messages[] = {": f\n", ": e\n", ": w\n", ": i 6\n", ": d\n", ": t\n"};
+    for (size_t i = 0; i < 6; i++) {
+        const char *end = strchr(out, '\n');
+        ck_assert_ptr_nonnull(end);
+        ck_assert_msg(strncmp(out, expected[i], strlen(expected[i])) == 0, "line %zu: %.*s", i,
+                      (int)(end - out), out);
+        size_t tail = strlen(messages[i]);
+        ck_assert_msg(strncmp(end + 1 - tail, messages[i], tail) == 0, "line %zu: %.*s", i,
+                      (int)(end - out), out);
+        ck_assert_ptr_nonnull(strstr(out, "test_common_error_log.c:"));
+        out = end + 1;
+    }
+    ck_assert_str_eq(out, "");
+}
+END_TEST
+
+START_TEST(journal_stream_of_another_file_keeps_plain_lines)
+{
+    /* Inherited from a parent whose stderr was the journal, but ours is another stream. */
+    struct stat st;
+    ck_assert_int_eq(fstat(s_journal.pipe[1], &st), 0);
+    char other_ino[64], other_dev[64];
+    snprintf(other_ino, sizeof(other_ino), "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino + 1);
+    snprintf(other_dev, sizeof(other_dev), "%llu:%llu", (unsigned long long)st.st_dev + 1,
+             (unsigned long long)st.st_ino);
+    const char *const values[] = {other_ino, other_dev,
+                                  "",        "12",
+                                  "12:",     ":34",
+                                  "a:b",     "1:2x",
+                                  "1:2:3",   "99999999999999999999999:1"};
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        ck_assert_int_eq(setenv("JOURNAL_STREAM", values[i], 1), 0);
+        SL_LOG_ERROR(SL_LS_APP, "plain");
+        const char *out = journal_output();
+        ck_assert_msg(out[0] >= '0' && out[0] <= '9', "JOURNAL_STREAM=%s: %s", values[i], out);
+        ck_assert_msg(strstr(out, "Z error [app] ") != NULL, "JOURNAL_STREAM=%s: %s", values[i],
+                      out);
+    }
+    unsetenv("JOURNAL_STREAM");
+    SL_LOG_WARN(SL_LS_APP, "unset");
+    ck_assert_ptr_nonnull(strstr(journal_output(), "Z warn  [app] "));
+}
+END_TEST
+
 void add_error_log_tests(Suite *s)
 {
     TCase *tc = sl_test_tcase("error", 10);
@@ -208,5 +315,11 @@ void add_error_log_tests(Suite *s)
     tcase_add_test(tc, long_messages_are_cut_with_an_ellipsis);
     tcase_add_test(tc, a_sink_that_logs_does_not_deadlock);
     tcase_add_test(tc, logging_from_many_threads_loses_nothing);
+    suite_add_tcase(s, tc);
+
+    tc = sl_test_tcase("log_journal", 10);
+    tcase_add_checked_fixture(tc, journal_setup, journal_teardown);
+    tcase_add_test(tc, journal_stream_on_stderr_prefixes_syslog_priorities);
+    tcase_add_test(tc, journal_stream_of_another_file_keeps_plain_lines);
     suite_add_tcase(s, tc);
 }
