@@ -68,6 +68,10 @@ static int receive_server_hello(struct sl_client *c, uint64_t deadline_ns)
         }
     }
     sl__client_copy_string(c->daemon_name, sizeof(c->daemon_name), hello->daemon);
+    c->auth_nonce_ok = hello->nonce.len == sizeof(c->auth_nonce);
+    if (c->auth_nonce_ok) {
+        memcpy(c->auth_nonce, hello->nonce.data, sizeof(c->auth_nonce));
+    }
     sl_frame_free(f);
     if (!speaks) {
         char what[128];
@@ -87,6 +91,17 @@ static int queue_hello(struct sl_client *c, const char *client_name)
     hello.client_name = (char *)(uintptr_t)client_name;
     /* What we accept; the daemon answers with the maximum for both directions in Welcome. */
     hello.max_frame = SL_FRAME_DEFAULT_MAX;
+    uint8_t pk[32], sig[64];
+    if (c->auth_sk) {
+        if (!c->auth_nonce_ok) {
+            return sl__client_set_fault(c, SL_CLIENT_E_BAD_FRAME,
+                                        "ServerHello has no 32-byte nonce to sign");
+        }
+        sl__client_sign_hello(c, client_name, pk, sig);
+        sl__client_forget_key(c); /* signed: the secret is needed no more */
+        hello.auth_public_key = (ProtobufCBinaryData){.len = sizeof(pk), .data = pk};
+        hello.auth_signature = (ProtobufCBinaryData){.len = sizeof(sig), .data = sig};
+    }
 
     sl_frame_t frame;
     sluice__v1__frame__init(&frame);
@@ -171,7 +186,20 @@ int sl_client_connect(const struct sl_client_options *opts, struct sl_client **o
     c->next_id = 1;
     c->next_channel_id = 1;
     c->next_listener_id = 1;
-    int rc = sl__client_socket_open(path, deadline_ns, &c->fd);
+    int rc = 0;
+    if (o->key_file) {
+        rc = sl__client_load_key(c, o->key_file);
+        if (rc < 0) {
+            char what[300];
+            (void)snprintf(what, sizeof(what), "cannot use key file %s: %s", o->key_file,
+                           rc == SL_CLIENT_E_INVAL ? "not a key sluicectl keygen wrote"
+                                                   : sl_client_strerror(rc));
+            report_connect_failure(o, what);
+            sl_client_close(c);
+            return rc;
+        }
+    }
+    rc = sl__client_socket_open(path, deadline_ns, &c->fd);
     if (rc == 0) {
         rc = handshake(c, name, deadline_ns);
     }

@@ -114,6 +114,10 @@ struct sl_client_listener {
 };
 
 struct sl_client {
+    /* Ed25519 (client_auth.c): the secret key until Hello is built, and the daemon's nonce. */
+    uint8_t *auth_sk; /* sodium_malloc'd; NULL without a key */
+    uint8_t auth_nonce[32];
+    bool auth_nonce_ok;
     int fd;
     uint32_t max_frame; /* both directions: SL_FRAME_HANDSHAKE_MAX until Welcome */
     uint64_t session_id;
@@ -156,6 +160,16 @@ struct sl_client {
 
     char daemon_name[SL__CLIENT_NAME_MAX + 1];
 };
+
+/*
+ * Keys (client_auth.c). load_key reads sl_client_keygen's file into c->auth_sk: -errno,
+ * SL_CLIENT_E_INVAL (not a key file), SL_CLIENT_E_NOMEM. sign_hello fills the public key and the
+ * signature of Hello (docs/protocol.md §3.3). forget_key wipes and frees the secret.
+ */
+SL_MUST_CHECK int sl__client_load_key(struct sl_client *c, const char *path);
+void sl__client_sign_hello(const struct sl_client *c, const char *client_name, uint8_t pk[32],
+                           uint8_t sig[64]);
+void sl__client_forget_key(struct sl_client *c);
 
 /* Memory (client_alloc.c): the library's one home for the C allocator. */
 void *sl__client_calloc(size_t count, size_t len);

@@ -32,6 +32,7 @@ struct command {
 
 static int run_ping(const struct ctl *ctl, int argc, char **argv);
 static int run_resolve(const struct ctl *ctl, int argc, char **argv);
+static int run_keygen(const struct ctl *ctl, int argc, char **argv);
 
 static const struct command s_commands[] = {
     {"ping", "", "round trip to the daemon", run_ping},
@@ -41,6 +42,7 @@ static const struct command s_commands[] = {
     {"listen", "[--once] [ADDR:]PORT [-- CMD...]", "accept connections through the daemon",
      ctl_run_listen},
     {"stats", "[--json]", "the daemon's totals and this session's channels", ctl_run_stats},
+    {"keygen", "FILE", "write an Ed25519 key pair: FILE (secret) and FILE.pub", run_keygen},
 };
 
 /* Helpers ------------------------------------------------------------------------------------ */
@@ -48,7 +50,8 @@ static const struct command s_commands[] = {
 static void usage(FILE *out)
 {
     const char *default_path = sl_client_default_socket();
-    (void)fprintf(out, "usage: sluicectl [--socket PATH] [--timeout MS] COMMAND [ARGS...]\n"
+    (void)fprintf(out, "usage: sluicectl [--socket PATH] [--timeout MS] [--key FILE] COMMAND "
+                       "[ARGS...]\n"
                        "       sluicectl --help\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(s_commands) / sizeof(s_commands[0]); i++) {
         char line[64];
@@ -75,6 +78,7 @@ static void usage(FILE *out)
                   "\noptions:\n"
                   "  --socket PATH          the daemon's socket (default: %s)\n"
                   "  --timeout MS           for connecting and for each request (default: %u)\n"
+                  "  --key FILE             authenticate with this Ed25519 key (see keygen)\n"
                   "  -h, --help             this text\n"
                   "\nexit status: 0 success, 1 usage error, 2 the daemon cannot be reached,\n"
                   "3 the operation failed.\n",
@@ -103,6 +107,7 @@ int ctl_connect(const struct ctl *ctl, struct sl_client **out)
         .socket_path = ctl->socket_path,
         .client_name = "sluicectl",
         .timeout_ms = ctl->timeout_ms,
+        .key_file = ctl->key_file,
         .error_buf = detail,
         .error_buf_len = sizeof(detail),
     };
@@ -243,6 +248,34 @@ const char *ctl_option_value(const char *name, int argc, char **argv, int *i)
     return NULL;
 }
 
+/* keygen FILE: no daemon needed. */
+static int run_keygen(const struct ctl *ctl, int argc, char **argv)
+{
+    (void)ctl;
+    if (argc != 2) {
+        return ctl_usage_error("keygen takes one FILE", NULL);
+    }
+    int rc = sl_client_keygen(argv[1]);
+    if (rc < 0) {
+        (void)fprintf(stderr, "sluicectl: keygen %s: %s\n", argv[1], sl_client_strerror(rc));
+        return EXIT_FAILED;
+    }
+    (void)printf("wrote %s (secret, mode 0600) and %s.pub: put this line in the daemon's "
+                 "[client] section:\npublic_key = ",
+                 argv[1], argv[1]);
+    char pub_path[4200];
+    (void)snprintf(pub_path, sizeof(pub_path), "%s.pub", argv[1]);
+    FILE *f = fopen(pub_path, "r");
+    char line[128] = "";
+    if (f && fgets(line, sizeof(line), f)) {
+        (void)fputs(line, stdout);
+    }
+    if (f) {
+        (void)fclose(f);
+    }
+    return 0;
+}
+
 /*
  * Parses the options before the command into *ctl and sets *next to the command's index.
  * Returns -1 to go on, or the exit status to end with (--help, a usage error).
@@ -258,6 +291,8 @@ static int parse_global_options(int argc, char **argv, struct ctl *ctl, int *nex
         }
         if ((v = ctl_option_value("--socket", argc, argv, &i))) {
             ctl->socket_path = v;
+        } else if ((v = ctl_option_value("--key", argc, argv, &i))) {
+            ctl->key_file = v;
         } else if (!(v = ctl_option_value("--timeout", argc, argv, &i))) {
             return ctl_usage_error("unknown or incomplete option", argv[i]);
         } else if (!parse_timeout(v, &ctl->timeout_ms)) {

@@ -26,6 +26,7 @@ enum {
 struct ctl {
     const char *socket_path; /* NULL: the library's default */
     uint32_t timeout_ms;     /* 0: the library's default */
+    const char *key_file;    /* --key: authenticate with this Ed25519 key (keygen wrote it) */
 };
 
 /* Helpers (sluicectl.c) ------------------------------------------------------------------------ */

@@ -69,6 +69,14 @@ struct sl_client_options {
     /* For connecting and the handshake; 0: 5 s. */
     uint32_t timeout_ms;
     /*
+     * NULL, or a key file written by sl_client_keygen / `sluicectl keygen`: the session then
+     * authenticates with Ed25519 (docs/protocol.md §3.3), for daemons whose policy names keys.
+     * A daemon that does not know the key answers SL_CLIENT_E_PROTOCOL(ERROR_DENIED); a bad
+     * signature is SL_CLIENT_E_PROTOCOL(ERROR_AUTH_FAILED). The secret is read into locked
+     * memory and wiped once Hello is signed.
+     */
+    const char *key_file;
+    /*
      * NULL, or error_buf_len bytes that get a one-line detail when sl_client_connect fails
      * (the daemon's message in its Error frame, ...), "" when there is none; untouched on
      * success. The client does not exist then, so sl_client_error_message cannot give it.
@@ -107,6 +115,13 @@ SL_API const char *sl_client_default_socket(void);
  */
 SL_API SL_MUST_CHECK int sl_client_connect(const struct sl_client_options *opts,
                                            struct sl_client **out);
+
+/*
+ * Makes an Ed25519 key pair: path (mode 0600, the secret key in base64) and path.pub (the
+ * public key in base64, what the daemon's `public_key =` takes). Neither may exist yet.
+ * Errors: -errno (-EEXIST, -EACCES, ...), SL_CLIENT_E_INVAL, SL_CLIENT_E_NOMEM.
+ */
+SL_API SL_MUST_CHECK int sl_client_keygen(const char *path);
 
 /* Closes the session and frees the client (NULL is ignored). Never blocks. */
 SL_API void sl_client_close(struct sl_client *client);

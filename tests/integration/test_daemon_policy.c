@@ -424,14 +424,85 @@ START_TEST(ed25519_keys_admit_and_replays_fail)
 }
 END_TEST
 
+/* Runs argv (as this user); returns its exit status with stdout+stderr in out. */
+static int run_cmd(const char *const *argv, char *out, size_t out_len)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        dup2(fds[1], STDERR_FILENO);
+        execv(argv[0], (char *const *)(uintptr_t)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t got = 0;
+    ssize_t n;
+    while (got + 1 < out_len && (n = read(fds[0], out + got, out_len - 1 - got)) > 0) {
+        got += (size_t)n;
+    }
+    out[got] = '\0';
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* The client side of keys: sluicectl keygen writes them, --key (libsluice-client) signs. */
+START_TEST(sluicectl_keys_admit_a_session)
+{
+    char key[128], other[128], pub[160], out[2048], b64[128] = "";
+    snprintf(key, sizeof(key), "%s/id", s_dir);
+    snprintf(other, sizeof(other), "%s/other", s_dir);
+    snprintf(pub, sizeof(pub), "%s.pub", key);
+    const char *gen[] = {SLUICECTL_PATH, "keygen", key, NULL};
+    ck_assert_int_eq(run_cmd(gen, out, sizeof(out)), 0);
+    ck_assert_msg(strstr(out, "public_key = "), "%s", out);
+    const char *gen2[] = {SLUICECTL_PATH, "keygen", other, NULL};
+    ck_assert_int_eq(run_cmd(gen2, out, sizeof(out)), 0);
+    ck_assert_int_eq(run_cmd(gen, out, sizeof(out)), 3); /* never overwrites a key */
+    struct stat st;
+    ck_assert_int_eq(stat(key, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    FILE *f = fopen(pub, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(b64, sizeof(b64), f));
+    fclose(f);
+    b64[strcspn(b64, "\n")] = '\0';
+    write_text(s_conf, "[client keyed]\npublic_key = %s\n", b64);
+    start_with_config();
+    const char *with_key[] = {SLUICECTL_PATH, "--socket", s_daemon.socket_path, "--key", key,
+                              "ping",         NULL};
+    ck_assert_msg(run_cmd(with_key, out, sizeof(out)) == 0, "%s", out);
+    const char *with_other[] = {SLUICECTL_PATH, "--socket", s_daemon.socket_path, "--key", other,
+                                "ping",         NULL};
+    ck_assert_int_eq(run_cmd(with_other, out, sizeof(out)), 2);
+    ck_assert_msg(strstr(out, "denied") || strstr(out, "policy"), "%s", out);
+    const char *without[] = {SLUICECTL_PATH, "--socket", s_daemon.socket_path, "ping", NULL};
+    ck_assert_int_eq(run_cmd(without, out, sizeof(out)), 2);
+    const char *bad_file[] = {SLUICECTL_PATH, "--socket", s_daemon.socket_path, "--key", pub,
+                              "ping",         NULL};
+    ck_assert_int_eq(run_cmd(bad_file, out, sizeof(out)), 2);
+    ck_assert_msg(strstr(out, "not a key"), "%s", out);
+    unlink(key);
+    unlink(pub);
+    unlink(other);
+    snprintf(pub, sizeof(pub), "%s.pub", other);
+    unlink(pub);
+}
+END_TEST
+
 /* Identities with real OpenSSL peers ---------------------------------------------------------- */
 
 START_TEST(a_tls_listener_serves_a_named_identity)
 {
+    /* This identity comes from PKCS#12 (the mTLS test below uses PEM files). */
     write_text(s_conf,
-               "[identity web]\ncert = %s\nkey = %s\n"
+               "[identity web]\npkcs12 = %s\npkcs12_password = secret\n"
                "[client me]\nuid = %u\nlisten = *\nidentities = web\n",
-               s_certs.server.cert, s_certs.server.key, (unsigned)getuid());
+               s_certs.server_p12, (unsigned)getuid());
     start_with_config();
     struct raw_client c;
     raw_attach(&c, &s_daemon, "tls-listener");
@@ -683,6 +754,7 @@ int main(void)
     tcase_add_test(tc, other_uids_are_refused_unless_a_section_admits_them);
     tcase_add_test(tc, without_a_config_other_uids_are_refused);
     tcase_add_test(tc, ed25519_keys_admit_and_replays_fail);
+    tcase_add_test(tc, sluicectl_keys_admit_a_session);
     tcase_add_test(tc, a_tls_listener_serves_a_named_identity);
     tcase_add_test(tc, an_identity_is_a_client_certificate_for_mtls);
     tcase_add_test(tc, bad_and_unreadable_keys_stop_the_start);
