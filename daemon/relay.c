@@ -359,24 +359,60 @@ static void on_net_written(struct sl_channel *channel, struct sl_msg *msg, int s
     give_credit_back(r, msg->data.len); /* a datagram the network refused is dropped */
 }
 
-void relay_data(struct session *s, uint32_t id, const uint8_t *payload, size_t len)
+bool relay_data_streamable(struct session *s, uint32_t id)
+{
+    struct relay *r = relay_table_find(&s->relays, id);
+    return !r || !r->datagram; /* a datagram goes out whole: wait for all of it */
+}
+
+bool relay_data_begin(struct session *s, uint32_t id, size_t len)
 {
     struct relay *r = find_or_fault(s, id);
     if (!r) {
-        return;
+        return false;
     }
     if (r->client_shut || len > r->client_may_send || r->state != RELAY_OPEN) {
         channel_fault(r, SLUICE__V1__ERROR_CODE__ERROR_WINDOW_EXCEEDED,
                       r->client_shut ? "Data after Shutdown" : "Data beyond the granted window");
-        return;
+        return false;
     }
     r->client_may_send -= len;
     SL_LOG_TRACE(SL_LS_DAEMON, "channel %u: %zu bytes from the client (credit left %llu)", r->id,
                  len, (unsigned long long)r->client_may_send);
     if (r->datagram && len > SL_MSG_MAX_SIZE) {
         give_credit_back(r, len); /* no UDP datagram is this large: dropped */
-        return;
+        return false;
     }
+    return true;
+}
+
+/*
+ * Straight into the kernel when nothing is queued ahead (a plain TCP or Unix channel): no copy,
+ * and the bytes are on the network, so their credit is owed at once.
+ */
+static size_t write_now(struct relay *r, const uint8_t *payload, size_t len)
+{
+    size_t taken = 0;
+    if (!r->datagram) {
+        sl_slot_write_now(r->base.slot, sl_cursor_from(payload, len), &taken);
+    }
+    if (taken > 0) {
+        atomic_fetch_add(&r->session->d->bytes_out, taken);
+        r->bytes_out += taken;
+        give_credit_back(r, taken);
+    }
+    return taken;
+}
+
+void relay_data_piece(struct session *s, uint32_t id, const uint8_t *payload, size_t len)
+{
+    struct relay *r = relay_table_find(&s->relays, id);
+    if (!r || r->close_sent || !r->net) {
+        return; /* the channel ended while its Data was arriving: the rest is dropped */
+    }
+    size_t taken = write_now(r, payload, len);
+    payload += taken;
+    len -= taken;
     while (len > 0) {
         size_t chunk = len < SL_MSG_MAX_SIZE ? len : SL_MSG_MAX_SIZE;
         struct sl_msg *msg;
@@ -397,6 +433,13 @@ void relay_data(struct session *s, uint32_t id, const uint8_t *payload, size_t l
         }
         payload += chunk;
         len -= chunk;
+    }
+}
+
+void relay_data(struct session *s, uint32_t id, const uint8_t *payload, size_t len)
+{
+    if (relay_data_begin(s, id, len)) {
+        relay_data_piece(s, id, payload, len);
     }
 }
 

@@ -28,6 +28,15 @@ void relay_session_gone(struct session *s);
 
 void relay_open(struct session *s, const Sluice__V1__Open *open);
 void relay_data(struct session *s, uint32_t channel_id, const uint8_t *payload, size_t len);
+/*
+ * Data whose payload arrives in pieces (a frame larger than one read): begin checks and
+ * charges the whole payload against the client's credit (false: drop the pieces, the fault is
+ * sent); each piece then goes to the network as it arrives, so bulk Data is never gathered
+ * into a frame first. Not for datagrams, which go out whole (relay_data_streamable).
+ */
+bool relay_data_streamable(struct session *s, uint32_t channel_id);
+bool relay_data_begin(struct session *s, uint32_t channel_id, size_t payload_len);
+void relay_data_piece(struct session *s, uint32_t channel_id, const uint8_t *p, size_t len);
 void relay_window(struct session *s, uint32_t channel_id, uint32_t increment);
 void relay_shutdown(struct session *s, uint32_t channel_id);
 void relay_close(struct session *s, uint32_t channel_id, Sluice__V1__ErrorCode code);

@@ -288,6 +288,26 @@ static bool take_data(struct session *s, const uint8_t *p, size_t len, size_t *u
     return true;
 }
 
+/*
+ * A Data frame larger than what has arrived: its header is taken now and its payload passed on
+ * piece by piece as reads bring it (s->stream_left), instead of being gathered in s->in first.
+ */
+static bool start_stream(struct session *s, const uint8_t *p, size_t len, size_t *used)
+{
+    uint32_t channel_id;
+    size_t payload_len, header_len;
+    if (s->state != SESSION_OPEN ||
+        sl_frame_peek_data_start(p, len, s->max_frame, &channel_id, &payload_len, &header_len) !=
+            SL_FRAME_OK ||
+        !relay_data_streamable(s, channel_id)) {
+        return false;
+    }
+    s->stream_channel = relay_data_begin(s, channel_id, payload_len) ? channel_id : 0;
+    s->stream_left = payload_len;
+    *used = header_len;
+    return true;
+}
+
 /* Handles every whole frame at the front of [p, p + len); returns the bytes they took. */
 static size_t process_frames(struct session *s, const uint8_t *p, size_t len)
 {
@@ -295,7 +315,19 @@ static size_t process_frames(struct session *s, const uint8_t *p, size_t len)
     while (s->state != SESSION_DONE && !backed_up(s)) {
         sl_frame_t *frame = NULL;
         size_t used = 0;
-        if (take_data(s, p + off, len - off, &used)) {
+        if (s->stream_left > 0) {
+            size_t n = len - off < s->stream_left ? len - off : s->stream_left;
+            if (n == 0) {
+                break;
+            }
+            if (s->stream_channel) {
+                relay_data_piece(s, s->stream_channel, p + off, n);
+            }
+            s->stream_left -= n;
+            off += n;
+            continue;
+        }
+        if (take_data(s, p + off, len - off, &used) || start_stream(s, p + off, len - off, &used)) {
             off += used;
             continue;
         }

@@ -55,10 +55,12 @@ struct session {
     struct peer_identity who;     /* SO_PEERCRED, groups, and the key once authenticated */
     struct sluiced_limits limits; /* what Welcome said: the policy's, else the daemon's */
     char client_name[64];
-    struct sl_buf in;      /* bytes of a frame not yet whole */
-    size_t control_queued; /* bytes of frames other than Data not yet written */
-    size_t read_held;      /* read window held back while paused */
-    bool paused;           /* answers piled up: no reading, no handling frames */
+    struct sl_buf in;        /* bytes of a frame not yet whole */
+    size_t stream_left;      /* payload of a Data frame still to come (start_stream) */
+    uint32_t stream_channel; /* its channel; 0: drop the rest (refused at its start) */
+    size_t control_queued;   /* bytes of frames other than Data not yet written */
+    size_t read_held;        /* read window held back while paused */
+    bool paused;             /* answers piled up: no reading, no handling frames */
     bool resume_scheduled;
     struct sl_channel_task resume_task;
     struct token_bucket ping_bucket;  /* Ping, Resolve, StatsRequest */

@@ -183,6 +183,48 @@ int sl_frame_peek_data(const uint8_t *buf, size_t len, uint32_t max_frame, uint3
     return SL_FRAME_OK;
 }
 
+int sl_frame_peek_data_start(const uint8_t *buf, size_t len, uint32_t max_frame,
+                             uint32_t *channel_id, size_t *payload_len, size_t *header_len)
+{
+    uint32_t body_len = 0;
+    int rc = sl_frame_peek_length(buf, len, max_frame, &body_len);
+    if (rc != SL_FRAME_OK) {
+        return rc;
+    }
+    size_t frame_len = SL_FRAME_HEADER_SIZE + (size_t)body_len;
+    if (len < frame_len && len < SL_FRAME_DATA_HEADER_MAX) {
+        return SL_FRAME_INCOMPLETE; /* the header itself may still be coming */
+    }
+    const uint8_t *p = buf + SL_FRAME_HEADER_SIZE;
+    const uint8_t *end = buf + frame_len;
+    const uint8_t *have = buf + (len < frame_len ? len : frame_len);
+    uint32_t inner_len = 0, n = 0;
+    *channel_id = 0;
+    if (p == end || *p != KEY_FRAME_DATA) {
+        return SL_FRAME_NOT_DATA;
+    }
+    p++;
+    if (!get_varint32(&p, have, &inner_len) || inner_len != (size_t)(end - p)) {
+        return SL_FRAME_NOT_DATA;
+    }
+    if (p < have && *p == KEY_DATA_CHANNEL_ID) {
+        p++;
+        if (!get_varint32(&p, have, channel_id) || *channel_id == 0) {
+            return SL_FRAME_NOT_DATA;
+        }
+    }
+    if (p >= have || *p != KEY_DATA_PAYLOAD) {
+        return SL_FRAME_NOT_DATA;
+    }
+    p++;
+    if (!get_varint32(&p, have, &n) || n == 0 || n != (size_t)(end - p)) {
+        return SL_FRAME_NOT_DATA;
+    }
+    *payload_len = n;
+    *header_len = (size_t)(p - buf);
+    return SL_FRAME_OK;
+}
+
 /* Encoding ------------------------------------------------------------------------------------ */
 
 size_t sl_frame_size(const sl_frame_t *frame)

@@ -70,6 +70,17 @@ void sl_frame_free(sl_frame_t *frame);
 int sl_frame_peek_data(const uint8_t *buf, size_t len, uint32_t max_frame, uint32_t *channel_id,
                        const uint8_t **payload, size_t *payload_len, size_t *consumed);
 
+/*
+ * The start of a Data frame whose payload may not all be there yet: once the bytes before the
+ * payload have arrived (all of them, or SL_FRAME_DATA_HEADER_MAX bytes), SL_FRAME_OK with
+ * *channel_id, *payload_len (> 0) and *header_len (where the payload begins in buf). So a
+ * receiver can pass a large payload on as it arrives instead of gathering the whole frame.
+ * SL_FRAME_NOT_DATA for anything but a canonical Data frame with a payload; SL_FRAME_INCOMPLETE
+ * or an error as for sl_frame_peek_length.
+ */
+int sl_frame_peek_data_start(const uint8_t *buf, size_t len, uint32_t max_frame,
+                             uint32_t *channel_id, size_t *payload_len, size_t *header_len);
+
 /* The encoded size of frame (prefix included), and its encoding into dst (that many bytes). */
 size_t sl_frame_size(const sl_frame_t *frame);
 size_t sl_frame_encode(const sl_frame_t *frame, uint8_t *dst);

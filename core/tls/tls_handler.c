@@ -313,6 +313,54 @@ void sl__tls_on_open(struct tls_handler *h)
     }
 }
 
+static void on_direct_drained(struct sl_channel *channel, struct sl_msg *msg, int status,
+                              void *user_data)
+{
+    (void)channel;
+    (void)msg;
+    (void)status;
+    ((struct tls_handler *)user_data)->direct_queued = false;
+}
+
+/*
+ * Plaintext from the caller's own buffer, encrypted at once when nothing waits ahead of it, so
+ * a relay needs no message (and no copy) for it. The records go to the kernel straight from
+ * OpenSSL's buffer when the socket takes them; what it does not take waits in one message, and
+ * until that has drained this path refuses (*written 0) and the caller sends messages, whose
+ * completions then say when bytes reached the kernel. So at most one call's ciphertext is
+ * queued beyond what the caller was told is written.
+ */
+static void tls_write_now(struct sl_handler *handler, struct sl_slot *slot, struct sl_cursor data,
+                          size_t *written)
+{
+    (void)slot;
+    struct tls_handler *h = from_base(handler);
+    *written = 0;
+    if (h->state != TLS_OPEN || h->write_shut_down || h->close_notify_sent || h->out ||
+        h->direct_queued || !sl_list_is_empty(&h->pending_writes) || data.len == 0) {
+        return;
+    }
+    note_activity(h);
+    size_t len = min_size(data.len, SL_MSG_MAX_SIZE);
+    size_t records = (len + SL_MAX_FRAGMENT_SIZE - 1) / SL_MAX_FRAGMENT_SIZE;
+    h->out_hint = min_size(len + records * record_overhead(h), SL_MSG_MAX_SIZE);
+    ERR_clear_error();
+    size_t n = 0;
+    if (SSL_write_ex(h->ssl, data.ptr, len, &n) != 1) {
+        sl__tls_fail(h, sl__tls_failure_code(h, SSL_get_error(h->ssl, 0)));
+        return;
+    }
+    *written = n;
+    if (h->out) {
+        h->out->on_complete = on_direct_drained;
+        h->out->user_data = h;
+        h->direct_queued = true;
+        if (sl__tls_flush_out(h, NULL, false) < 0) {
+            sl_channel_shutdown(tls_channel(h), SL_E_SHUTTING_DOWN, true);
+        }
+    }
+}
+
 static int tls_on_write(struct sl_handler *handler, struct sl_slot *slot, struct sl_msg *msg)
 {
     (void)slot;
@@ -594,6 +642,7 @@ static const struct sl_handler_vtable s_tls_vtable = {
     .name = "tls",
     .on_read = tls_on_read,
     .on_write = tls_on_write,
+    .write_now = tls_write_now,
     .on_window_update = tls_on_window_update,
     .on_shutdown = tls_on_shutdown,
     .initial_window = tls_initial_window,

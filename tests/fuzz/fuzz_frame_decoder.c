@@ -31,12 +31,27 @@ static void check_fast_path(const uint8_t *buf, size_t len, uint32_t max, const 
     int rc = sl_frame_peek_data(buf, len, max, &channel, &payload, &plen, &consumed);
     if (rc != SL_FRAME_OK) {
         check(rc == SL_FRAME_NOT_DATA);
+        uint32_t c2;
+        size_t p2, header;
+        check(sl_frame_peek_data_start(buf, len, max, &c2, &p2, &header) == SL_FRAME_NOT_DATA);
         return;
     }
     check(full->body_case == SLUICE__V1__FRAME__BODY_DATA);
     check(channel == full->data->channel_id);
     check(plen == full->data->payload.len);
     check(plen == 0 || memcmp(payload, full->data->payload.data, plen) == 0);
+    /* The streaming start agrees with the whole frame, on every prefix long enough for it. */
+    for (size_t have = 0; have <= consumed; have++) {
+        uint32_t c2 = 0;
+        size_t p2 = 0, header = 0;
+        int r2 = sl_frame_peek_data_start(buf, have, max, &c2, &p2, &header);
+        if (r2 == SL_FRAME_OK) {
+            check(plen > 0 && c2 == channel && p2 == plen && buf + header == payload);
+        } else {
+            check(r2 == SL_FRAME_INCOMPLETE || (r2 == SL_FRAME_NOT_DATA && plen == 0));
+            check(r2 == SL_FRAME_NOT_DATA || have < consumed);
+        }
+    }
 }
 
 static void check_reencode(const sl_frame_t *frame)
