@@ -4,6 +4,7 @@
 
 #include <sluice/alloc.h>
 #include <sluice/error.h>
+#include <sluice/log.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -254,8 +255,11 @@ static int daemon_key(struct parser *p, const char *key, const char *v)
         return rc;
     }
     case 4:
-        if (strlen(v) >= sizeof(c->log_level) || !*v) {
+        if (strlen(v) >= sizeof(c->log_level)) {
             return fail(p, "log_level = %s: too long", v);
+        }
+        if (sl_log_configure_check(v) < 0) {
+            return fail(p, "log_level = %s: not a level spec such as info or warn,daemon=debug", v);
         }
         snprintf(c->log_level, sizeof(c->log_level), "%s", v);
         return 1;
@@ -289,7 +293,7 @@ static int limit_key(struct parser *p, const char *key, const char *v, uint32_t 
         }
         return config_parse_size(v, 1024, (uint64_t)1 << 40, budget, &why)
                    ? 1
-                   : fail(p, "session_budget = %s: %s (1K .. 1T)", v, why);
+                   : fail(p, "session_budget = %s: %s (1K .. 1024G)", v, why);
     }
     return -1; /* not a limit */
 }
@@ -510,8 +514,8 @@ static int client_key(struct parser *p, const char *key, char *v)
                                                           : fail(p, "resolve = %s: %s", v, why);
     }
     return fail(p,
-                "unknown key %s in [%s] (uid, user, gid, group, public_key, connect, listen, "
-                "identities, trust, resolve, max_channels, max_listeners, session_budget)",
+                "unknown key %s in [%s] (uid, user, gid, group, public_key, connect, deny, "
+                "listen, identities, trust, resolve, max_channels, max_listeners, session_budget)",
                 key, p->section);
 }
 

@@ -235,7 +235,7 @@ static int make_tls(struct relay *r, const Sluice__V1__TlsClientOptions *o, cons
              : sl_tls_ctx_new_client(&co, &r->tls_ctx);
     if (rc < 0) {
         *why = rc == SL_E_NOT_FOUND ? "no such identity" : sl_strerror(rc);
-        return rc;
+        return rc == SL_E_NOT_FOUND ? SL_E_INVAL : rc; /* a reload removed it meanwhile */
     }
     *tls = (struct sl_tls_connection_options){
         .ctx = r->tls_ctx,
@@ -275,8 +275,9 @@ static bool local_target_ok(const Sluice__V1__Open *o)
 }
 
 /* Checks an Open as docs/protocol.md §4.2 orders it. */
-static Sluice__V1__ErrorCode check_open(struct session *s, const Sluice__V1__Open *o,
-                                        uint32_t *window, const char **why)
+static Sluice__V1__ErrorCode check_open(struct session *s, const struct sluiced_config *cfg,
+                                        const Sluice__V1__Open *o, uint32_t *window,
+                                        const char **why)
 {
     *why = "";
     if (o->channel_id == 0 || o->channel_id > MAX_ID) {
@@ -300,8 +301,13 @@ static Sluice__V1__ErrorCode check_open(struct session *s, const Sluice__V1__Ope
         return SLUICE__V1__ERROR_CODE__ERROR_INVALID_ARGUMENT;
     }
     *window = o->window ? o->window : s->limits.default_window;
-    if (*window < MIN_WINDOW) {
-        *why = "window under 1024";
+    if (*window < MIN_WINDOW || *window > s->limits.max_window) {
+        *why = *window < MIN_WINDOW ? "window under 1024" : "window over the daemon's max_window";
+        return SLUICE__V1__ERROR_CODE__ERROR_INVALID_ARGUMENT;
+    }
+    if (o->tls && o->tls->identity && *o->tls->identity &&
+        !config_find_identity(cfg, o->tls->identity)) {
+        *why = "no such identity";
         return SLUICE__V1__ERROR_CODE__ERROR_INVALID_ARGUMENT;
     }
     if (s->relays.count >= s->limits.max_channels ||
@@ -397,18 +403,21 @@ void relay_open(struct session *s, const Sluice__V1__Open *o)
     }
     uint32_t window = 0;
     const char *why = "";
-    Sluice__V1__ErrorCode code = check_open(s, o, &window, &why);
+    struct sluiced_config *cfg = sluiced_config_get(s->d); /* the Open is judged by this one */
+    Sluice__V1__ErrorCode code = check_open(s, cfg, o, &window, &why);
     if (code != SLUICE__V1__ERROR_CODE__ERROR_NONE) {
+        config_release(cfg);
         relay_send_open_failed(s, o->channel_id, code, why);
         return;
     }
     struct relay *r = relay_new(s, o->channel_id, window);
     if (!r) {
+        config_release(cfg);
         relay_send_open_failed(s, o->channel_id, SLUICE__V1__ERROR_CODE__ERROR_INTERNAL,
                                "out of memory");
         return;
     }
-    r->cfg = sluiced_config_get(s->d); /* held until connected: the address checks need it */
+    r->cfg = cfg; /* held until connected: the address checks need it */
     if (!check_policy(s, r, o, &why)) {
         SL_LOG_WARN(SL_LS_DAEMON, "session %llu (pid %d uid %u): Open %u denied: %s",
                     (unsigned long long)s->id, (int)s->who.pid, (unsigned)s->who.uid, r->id, why);

@@ -141,6 +141,12 @@ int sl_log_configure(const char *spec)
     return walk_spec(spec, true);
 }
 
+int sl_log_configure_check(const char *spec)
+{
+    SL_ENSURE_ARG(spec && *spec);
+    return walk_spec(spec, false);
+}
+
 int sl_log_configure_from_env(void)
 {
     const char *spec = getenv("SLUICE_LOG_LEVEL");

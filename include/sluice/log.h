@@ -84,6 +84,9 @@ SL_API enum sl_log_level sl_log_get_level(enum sl_log_subsystem subsystem);
  */
 SL_API SL_MUST_CHECK int sl_log_configure(const char *spec);
 
+/* Whether spec would be accepted by sl_log_configure, without applying it. Errors: as it. */
+SL_API SL_MUST_CHECK int sl_log_configure_check(const char *spec);
+
 /* Applies the SLUICE_LOG_LEVEL environment variable if set. Errors: as sl_log_configure. */
 SL_API SL_MUST_CHECK int sl_log_configure_from_env(void);
 

@@ -193,6 +193,7 @@ START_TEST(bad_lines_are_refused_with_their_line)
         {"threads = 2\n", "t.conf:1: threads outside any section"},
         {"[daemon]\n\n\nthreads = two\n", "t.conf:4: threads = two: not a whole number"},
         {"[daemon]\nthreads = 999\n", "t.conf:2: threads = 999: out of range"},
+        {"[daemon]\nlog_level = loud\n", "t.conf:2: log_level = loud: not a level spec"},
         {"[daemon]\nsocket = relative.sock\n", "t.conf:2: socket = relative.sock: an absolute"},
         {"[daemon]\nsocket_mode = 0400\n", "t.conf:2: socket_mode = 0400: a socket mode must"},
         {"[daemon]\nsocket_mode = rw\n", "t.conf:2: socket_mode = rw: not an octal mode"},
