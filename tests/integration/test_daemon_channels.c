@@ -6,6 +6,10 @@
 #include "test_harness.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <fcntl.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -332,6 +336,83 @@ START_TEST(a_vanishing_client_releases_its_channels)
 }
 END_TEST
 
+/* Real client processes killed with SIGKILL mid-transfer, several times over. */
+static pid_t spawn_connect(uint32_t port)
+{
+    char target[32];
+    snprintf(target, sizeof(target), "127.0.0.1:%u", port);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        int never = open("/dev/zero", O_RDONLY); /* stdin: endless, never EOF */
+        dup2(never, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        execl(SLUICECTL_PATH, SLUICECTL_PATH, "--socket", s_daemon.socket_path, "connect", target,
+              (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+START_TEST(clients_killed_mid_transfer_leave_nothing_behind)
+{
+    /* This daemon runs without ASan's quarantine, so its RSS shows what it holds. */
+    daemon_stop(&s_daemon, 10000);
+    const char *asan = getenv("ASAN_OPTIONS");
+    char saved[512], options[600];
+    snprintf(saved, sizeof(saved), "%s", asan ? asan : "");
+    snprintf(options, sizeof(options), "%s%squarantine_size_mb=0", saved, *saved ? ":" : "");
+    setenv("ASAN_OPTIONS", options, 1);
+    daemon_start(&s_daemon, NULL, NULL);
+    if (asan) {
+        setenv("ASAN_OPTIONS", saved, 1);
+    } else {
+        unsetenv("ASAN_OPTIONS");
+    }
+    static struct peer_server peer; /* static: teardown may stop it after a failure */
+    peer_server_start(&peer, PEER_FLOOD, 1024 * MIB);
+    struct raw_client watcher;
+    raw_attach(&watcher, &s_daemon, "watcher");
+    ck_assert(raw_wait_sessions(&watcher, 1));
+    int fds_before = daemon_fd_count(&s_daemon);
+    long rss_after_first = 0;
+    enum { CYCLES = 4, CLIENTS = 3 };
+    for (int cycle = 0; cycle < CYCLES; cycle++) {
+        pid_t pids[CLIENTS];
+        for (int i = 0; i < CLIENTS; i++) {
+            pids[i] = spawn_connect(peer.port);
+        }
+        sleep_ms(400); /* the floods are flowing through the daemon */
+        ck_assert_int_ge(atomic_load(&peer.connections), (cycle + 1) * CLIENTS);
+        for (int i = 0; i < CLIENTS; i++) {
+            kill(pids[i], SIGKILL);
+            waitpid(pids[i], NULL, 0);
+        }
+        bool settled = false;
+        for (int i = 0; i < 500 && !settled; i++) {
+            settled = daemon_fd_count(&s_daemon) == fds_before &&
+                      atomic_load(&peer.finished) == (cycle + 1) * CLIENTS;
+            if (!settled) {
+                sleep_ms(10);
+            }
+        }
+        ck_assert_msg(settled, "cycle %d: daemon fds %d (before %d), peer connections ended %d",
+                      cycle, daemon_fd_count(&s_daemon), fds_before, atomic_load(&peer.finished));
+        raw_ping(&watcher, (uint64_t)cycle + 1); /* the other session never noticed */
+        if (cycle == 0) {
+            rss_after_first = daemon_rss_kib(&s_daemon);
+        }
+    }
+    long grown = daemon_rss_kib(&s_daemon) - rss_after_first;
+    ck_assert_msg(grown < 4 * 1024, "daemon RSS grew %ld KiB over %d more cycles", grown,
+                  CYCLES - 1);
+    raw_close(&watcher);
+    peer_server_stop(&peer);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("daemon_channels");
@@ -344,6 +425,7 @@ int main(void)
     tcase_add_test(tc, a_window_violation_closes_only_that_channel);
     tcase_add_test(tc, a_client_that_stops_reading_stops_the_peer);
     tcase_add_test(tc, a_vanishing_client_releases_its_channels);
+    tcase_add_test(tc, clients_killed_mid_transfer_leave_nothing_behind);
     suite_add_tcase(suite, tc);
     return sl_test_run(suite);
 }
