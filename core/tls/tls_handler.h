@@ -38,6 +38,7 @@ struct tls_handler {
     struct sl_channel_task completion_task; /* reports `written` (never from inside on_write) */
     bool completion_task_pending;
     bool direct_queued; /* ciphertext of a tls_write_now call still waits for the kernel */
+    bool coalesce;      /* tls_write_now: gather its records, send them with one syscall */
     bool close_notify_sent;
     bool write_shut_down;
     bool refused_renegotiation; /* we sent no_renegotiation: the peer's reaction is about that */
