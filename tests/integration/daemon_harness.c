@@ -108,6 +108,22 @@ void daemon_start(struct daemon_proc *d, const char *const *extra_args, const ch
     ck_assert_msg(try_connect(d->socket_path), "sluiced does not listen (log: %s)", d->log_path);
 }
 
+void daemon_start_without_quarantine(struct daemon_proc *d, const char *const *extra_args,
+                                     const char *env_hosts)
+{
+    const char *asan = getenv("ASAN_OPTIONS");
+    char saved[512], options[600];
+    snprintf(saved, sizeof(saved), "%s", asan ? asan : "");
+    snprintf(options, sizeof(options), "%s%squarantine_size_mb=0", saved, *saved ? ":" : "");
+    setenv("ASAN_OPTIONS", options, 1);
+    daemon_start(d, extra_args, env_hosts);
+    if (asan) {
+        setenv("ASAN_OPTIONS", saved, 1);
+    } else {
+        unsetenv("ASAN_OPTIONS");
+    }
+}
+
 int daemon_stop(struct daemon_proc *d, int timeout_ms)
 {
     int status = -1;

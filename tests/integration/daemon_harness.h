@@ -25,6 +25,12 @@ struct daemon_proc {
 /* Starts sluiced with extra arguments (NULL-terminated, may be NULL) and waits until it listens.
  * env_hosts: a CARES_HOSTS file for its resolver, or NULL. Fails the test on error. */
 void daemon_start(struct daemon_proc *d, const char *const *extra_args, const char *env_hosts);
+/*
+ * The same for a test that watches the daemon's RSS: ASan keeps freed memory in quarantine,
+ * which would count everything ever freed, so this daemon runs without it.
+ */
+void daemon_start_without_quarantine(struct daemon_proc *d, const char *const *extra_args,
+                                     const char *env_hosts);
 /* SIGTERM, then waits up to timeout_ms; returns the exit status (or -1 if it had to be killed). */
 int daemon_stop(struct daemon_proc *d, int timeout_ms);
 /* The daemon's open file descriptors (entries of /proc/PID/fd). */

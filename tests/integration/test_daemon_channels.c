@@ -360,17 +360,7 @@ START_TEST(clients_killed_mid_transfer_leave_nothing_behind)
 {
     /* This daemon runs without ASan's quarantine, so its RSS shows what it holds. */
     daemon_stop(&s_daemon, 10000);
-    const char *asan = getenv("ASAN_OPTIONS");
-    char saved[512], options[600];
-    snprintf(saved, sizeof(saved), "%s", asan ? asan : "");
-    snprintf(options, sizeof(options), "%s%squarantine_size_mb=0", saved, *saved ? ":" : "");
-    setenv("ASAN_OPTIONS", options, 1);
-    daemon_start(&s_daemon, NULL, NULL);
-    if (asan) {
-        setenv("ASAN_OPTIONS", saved, 1);
-    } else {
-        unsetenv("ASAN_OPTIONS");
-    }
+    daemon_start_without_quarantine(&s_daemon, NULL, NULL);
     static struct peer_server peer; /* static: teardown may stop it after a failure */
     peer_server_start(&peer, PEER_FLOOD, 1024 * MIB);
     struct raw_client watcher;

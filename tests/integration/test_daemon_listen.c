@@ -616,17 +616,7 @@ START_TEST(a_client_that_reads_no_answers_is_read_no_more)
      * daemon runs without it, so its RSS shows what it holds.
      */
     daemon_stop(&s_daemon, 10000);
-    const char *asan = getenv("ASAN_OPTIONS");
-    char saved[512], options[600];
-    snprintf(saved, sizeof(saved), "%s", asan ? asan : "");
-    snprintf(options, sizeof(options), "%s%squarantine_size_mb=0", saved, *saved ? ":" : "");
-    setenv("ASAN_OPTIONS", options, 1);
-    daemon_start(&s_daemon, NULL, NULL);
-    if (asan) {
-        setenv("ASAN_OPTIONS", saved, 1);
-    } else {
-        unsetenv("ASAN_OPTIONS");
-    }
+    daemon_start_without_quarantine(&s_daemon, NULL, NULL);
     struct raw_client c;
     raw_attach(&c, &s_daemon, "deaf");
     /* 400 accepted channels make each Stats about 20 KB. */
