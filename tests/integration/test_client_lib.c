@@ -429,15 +429,12 @@ START_TEST(open_failures_report_the_daemons_code)
     ck_assert_int_eq(SL_CLIENT_E_CODE(rc), SLUICE__V1__ERROR_CODE__ERROR_REFUSED);
     ck_assert_str_eq(sl_client_strerror(rc), "connection refused");
 
-    /*
-     * A Unix path that does not exist: §4.2 says ERROR_NAME_NOT_FOUND. TODO(client): sluiced
-     * answers ERROR_INTERNAL today; assert the exact code once the daemon follows §4.2.
-     */
+    /* A Unix path that does not exist: ERROR_NAME_NOT_FOUND (docs/protocol.md §4.2). */
     struct sl_client_open_options u = {.target = SL_CLIENT_TARGET_UNIX,
                                        .host = "/nonexistent/sluice-test.sock"};
     rc = sl_client_open(c, &u, WAIT_MS, &ch);
-    ck_assert_msg(SL_CLIENT_E_IS_PROTOCOL(rc), "open of a missing Unix path: %s",
-                  sl_client_strerror(rc));
+    ck_assert_msg(rc == SL_CLIENT_E_PROTOCOL(SLUICE__V1__ERROR_CODE__ERROR_NAME_NOT_FOUND),
+                  "open of a missing Unix path: %s", sl_client_strerror(rc));
     ck_assert_ptr_null(ch);
     ck_assert_str_ne(sl_client_error_message(c), "");
 
