@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include "ctl_proc.h"
 #include "daemon_harness.h"
 #include "dnsmasq.h"
 #include "peer_server.h"
@@ -122,203 +123,6 @@ static bool make_big_file(void)
         }
     }
     return fclose(f) == 0;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int left_ms(int64_t deadline)
-{
-    int64_t left = deadline - now_ms();
-    return left < 0 ? 0 : (int)left;
-}
-
-/* Both ends close-on-exec: only the ends dup2'd onto a child's 0, 1, 2 reach it. */
-static void make_pipe(int fds[2])
-{
-    ck_assert_int_eq(pipe(fds), 0);
-    ck_assert_int_eq(fcntl(fds[0], F_SETFD, FD_CLOEXEC), 0);
-    ck_assert_int_eq(fcntl(fds[1], F_SETFD, FD_CLOEXEC), 0);
-}
-
-static void close_fd(int *fd)
-{
-    if (*fd >= 0) {
-        close(*fd);
-        *fd = -1;
-    }
-}
-
-/* Helpers: running sluicectl ------------------------------------------------------------------ */
-
-struct ctl_proc {
-    pid_t pid;
-    int stdin_fd;  /* our end of its stdin pipe; -1 when stdin is a file, or once closed */
-    int stdout_fd; /* our end of its stdout pipe; -1 when stdout is a file */
-    int stderr_fd; /* its stderr, read into err; -1 at its end */
-    char err[8192];
-    size_t err_len;
-};
-
-/*
- * Starts `sluicectl --socket SOCKET args...`. stdin_path / stdout_path NULL: a pipe (stdin_fd,
- * stdout_fd). stderr is always a pipe, read by ctl_poll_stderr.
- */
-static void ctl_start(struct ctl_proc *p, const char *socket, const char *const *args,
-                      const char *stdin_path, const char *stdout_path)
-{
-    memset(p, 0, sizeof(*p));
-    p->stdin_fd = p->stdout_fd = p->stderr_fd = -1;
-    const char *argv[40] = {SLUICECTL_PATH, "--socket", socket};
-    size_t argc = 3;
-    for (size_t i = 0; args[i] && argc < 39; i++) {
-        argv[argc++] = args[i];
-    }
-    int in[2] = {-1, -1};
-    int out[2] = {-1, -1};
-    int err[2];
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    if (stdin_path) {
-        posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, stdin_path, O_RDONLY, 0);
-    } else {
-        make_pipe(in);
-        posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
-    }
-    if (stdout_path) {
-        posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, stdout_path,
-                                         O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    } else {
-        make_pipe(out);
-        posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-    }
-    make_pipe(err);
-    posix_spawn_file_actions_adddup2(&fa, err[1], STDERR_FILENO);
-    int rc =
-        posix_spawn(&p->pid, SLUICECTL_PATH, &fa, NULL, (char *const *)(uintptr_t)argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    ck_assert_msg(rc == 0, "cannot start %s: %s", SLUICECTL_PATH, strerror(rc));
-    close_fd(&in[0]);
-    close_fd(&out[1]);
-    close(err[1]);
-    p->stdin_fd = in[1];
-    p->stdout_fd = out[0];
-    p->stderr_fd = err[0];
-    ck_assert_int_eq(fcntl(p->stderr_fd, F_SETFL, O_NONBLOCK), 0);
-}
-
-/* Reads what its stderr has, waiting up to timeout_ms for some. */
-static void ctl_poll_stderr(struct ctl_proc *p, int timeout_ms)
-{
-    if (p->stderr_fd < 0) {
-        if (timeout_ms > 0) {
-            poll(NULL, 0, timeout_ms < 10 ? timeout_ms : 10);
-        }
-        return;
-    }
-    struct pollfd pfd = {.fd = p->stderr_fd, .events = POLLIN};
-    poll(&pfd, 1, timeout_ms);
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(p->stderr_fd, buf, sizeof(buf))) > 0) {
-        size_t room = sizeof(p->err) - 1 - p->err_len;
-        size_t take = (size_t)n < room ? (size_t)n : room;
-        memcpy(p->err + p->err_len, buf, take);
-        p->err_len += take;
-        p->err[p->err_len] = '\0';
-    }
-    if (n == 0) {
-        close_fd(&p->stderr_fd);
-    }
-}
-
-static bool ctl_wait_stderr(struct ctl_proc *p, const char *text, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    while (!strstr(p->err, text)) {
-        if (left_ms(deadline) == 0 || p->stderr_fd < 0) {
-            return false;
-        }
-        ctl_poll_stderr(p, left_ms(deadline) < 50 ? left_ms(deadline) : 50);
-    }
-    return true;
-}
-
-/*
- * Waits for it to exit (killing it after timeout_ms) and closes our ends of its pipes. Returns
- * its exit status, 128 + the signal that ended it, or -1 if it had to be killed.
- */
-static int ctl_wait(struct ctl_proc *p, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    int status = 0;
-    int result = -1;
-    for (;;) {
-        pid_t r = waitpid(p->pid, &status, WNOHANG);
-        if (r == p->pid) {
-            result = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            break;
-        }
-        if (left_ms(deadline) == 0) {
-            kill(p->pid, SIGKILL);
-            waitpid(p->pid, &status, 0);
-            break;
-        }
-        ctl_poll_stderr(p, 20);
-    }
-    ctl_poll_stderr(p, 0);
-    close_fd(&p->stdin_fd);
-    close_fd(&p->stdout_fd);
-    close_fd(&p->stderr_fd);
-    p->pid = 0;
-    return result;
-}
-
-/* Runs sluicectl against the suite's daemon and waits for it; *p keeps its stderr. */
-static int ctl_run(struct ctl_proc *p, const char *const *args, const char *stdin_path,
-                   const char *stdout_path, int timeout_ms)
-{
-    ctl_start(p, s_daemon.socket_path, args, stdin_path ? stdin_path : "/dev/null",
-              stdout_path ? stdout_path : "/dev/null");
-    return ctl_wait(p, timeout_ms);
-}
-
-/* Reads its stdout pipe until want bytes came (or its end); returns how many came. */
-static size_t ctl_read_stdout(struct ctl_proc *p, char *buf, size_t want, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    size_t got = 0;
-    while (got < want && left_ms(deadline) > 0) {
-        struct pollfd pfd = {.fd = p->stdout_fd, .events = POLLIN};
-        if (poll(&pfd, 1, left_ms(deadline)) <= 0) {
-            continue;
-        }
-        ssize_t n = read(p->stdout_fd, buf + got, want - got);
-        if (n <= 0) {
-            break;
-        }
-        got += (size_t)n;
-    }
-    return got;
-}
-
-/* Starts `listen args...` and learns its port from "listening on ADDRESS:PORT". */
-static int ctl_start_listener(struct ctl_proc *p, const char *const *args)
-{
-    ctl_start(p, s_daemon.socket_path, args, NULL, NULL);
-    ck_assert_msg(ctl_wait_stderr(p, "listening on ", TIMEOUT_MS), "no address on stderr: %s",
-                  p->err);
-    ck_assert_msg(ctl_wait_stderr(p, "\n", TIMEOUT_MS), "no end of line: %s", p->err);
-    const char *line = strstr(p->err, "listening on ");
-    const char *colon = strrchr(line, ':');
-    ck_assert_ptr_nonnull(colon);
-    int port = atoi(colon + 1);
-    ck_assert_int_gt(port, 0);
-    return port;
 }
 
 /* Helpers: peers ------------------------------------------------------------------------------ */
@@ -557,7 +361,7 @@ START_TEST(connect_echoes_64_mib_checked_by_hash)
     dir_path(out_path, sizeof(out_path), "echo.out");
     const char *args[] = {"connect", target, NULL};
     struct ctl_proc p;
-    ck_assert_ok(ctl_run(&p, args, s_big_path, out_path, BIG_TIMEOUT_MS), &p);
+    ck_assert_ok(ctl_run(&p, s_daemon.socket_path, args, s_big_path, out_path, BIG_TIMEOUT_MS), &p);
     ck_assert_str_eq(p.err, "");
     uint64_t len = 0;
     uint64_t h = hash_file(out_path, &len);
@@ -583,7 +387,7 @@ START_TEST(connect_stdin_eof_half_closes_and_all_echoed_bytes_arrive)
     write_file(in_path, text, strlen(text));
     const char *args[] = {"connect", target, NULL};
     struct ctl_proc p;
-    ck_assert_ok(ctl_run(&p, args, in_path, out_path, TIMEOUT_MS), &p);
+    ck_assert_ok(ctl_run(&p, s_daemon.socket_path, args, in_path, out_path, TIMEOUT_MS), &p);
     char got[256];
     read_file(out_path, got, sizeof(got));
     ck_assert_str_eq(got, text);
@@ -607,7 +411,7 @@ START_TEST(connect_to_a_refused_port_exits_3_with_the_reason)
     snprintf(target, sizeof(target), "127.0.0.1:%d", port);
     const char *args[] = {"connect", target, NULL};
     struct ctl_proc p;
-    ck_assert_int_eq(ctl_run(&p, args, NULL, NULL, TIMEOUT_MS), 3);
+    ck_assert_int_eq(ctl_run(&p, s_daemon.socket_path, args, NULL, NULL, TIMEOUT_MS), 3);
     ck_assert_msg(strstr(p.err, "refused") != NULL, "stderr: %s", p.err);
     ck_assert_msg(strchr(p.err, '\n') == p.err + p.err_len - 1, "not one line: %s", p.err);
     close(fd);
@@ -618,7 +422,7 @@ START_TEST(connect_to_an_unknown_name_exits_3_with_the_reason)
 {
     const char *args[] = {"connect", "nowhere.test:80", NULL};
     struct ctl_proc p;
-    ck_assert_int_eq(ctl_run(&p, args, NULL, NULL, TIMEOUT_MS), 3);
+    ck_assert_int_eq(ctl_run(&p, s_daemon.socket_path, args, NULL, NULL, TIMEOUT_MS), 3);
     ck_assert_msg(strstr(p.err, "name not found") != NULL, "stderr: %s", p.err);
 }
 END_TEST
@@ -687,7 +491,7 @@ START_TEST(connect_and_listen_over_ipv6_in_brackets)
     write_file(in_path, "over v6\n", 8);
     const char *listen_args[] = {"listen", "--once", "[::1]:0", NULL};
     struct ctl_proc l;
-    int port = ctl_start_listener(&l, listen_args);
+    int port = ctl_start_listener(&l, s_daemon.socket_path, listen_args);
     ck_assert_msg(strstr(l.err, "listening on [::1]:") != NULL, "stderr: %s", l.err);
     char target[64];
     snprintf(target, sizeof(target), "[::1]:%d", port);
@@ -717,7 +521,7 @@ START_TEST(connect_tls_sends_64_mib_to_s_server)
     const char *args[] = {"connect",  "--tls",         "--sni", "localhost",
                           "--cafile", s_certs.ca_cert, target,  NULL};
     struct ctl_proc p;
-    ck_assert_ok(ctl_run(&p, args, s_big_path, NULL, BIG_TIMEOUT_MS), &p);
+    ck_assert_ok(ctl_run(&p, s_daemon.socket_path, args, s_big_path, NULL, BIG_TIMEOUT_MS), &p);
     ck_assert_str_eq(p.err, "");
     ck_assert_int_eq(tls_server_wait(&s, TIMEOUT_MS), 0);
     uint64_t len = 0;
@@ -828,7 +632,7 @@ START_TEST(connect_tls_unknown_ca_exits_3_and_insecure_succeeds)
     /* The test CA is in no system store. */
     const char *args[] = {"connect", "--tls", "--sni", "localhost", target, NULL};
     struct ctl_proc p;
-    ck_assert_int_eq(ctl_run(&p, args, NULL, NULL, TIMEOUT_MS), 3);
+    ck_assert_int_eq(ctl_run(&p, s_daemon.socket_path, args, NULL, NULL, TIMEOUT_MS), 3);
     ck_assert_msg(strstr(p.err, "unknown CA") != NULL, "stderr: %s", p.err);
     tls_server_wait(&s, TIMEOUT_MS); /* -naccept 1: the failed handshake was its connection */
 
@@ -838,7 +642,7 @@ START_TEST(connect_tls_unknown_ca_exits_3_and_insecure_succeeds)
     dir_path(in_path, sizeof(in_path), "insecure.in");
     write_file(in_path, "not verified\n", 13);
     const char *insecure[] = {"connect", "--tls", "--insecure", target, NULL};
-    ck_assert_ok(ctl_run(&p, insecure, in_path, NULL, TIMEOUT_MS), &p);
+    ck_assert_ok(ctl_run(&p, s_daemon.socket_path, insecure, in_path, NULL, TIMEOUT_MS), &p);
     ck_assert_int_eq(tls_server_wait(&s, TIMEOUT_MS), 0);
     char got[64];
     read_file(server_out, got, sizeof(got));
@@ -854,7 +658,7 @@ START_TEST(listen_once_bridges_one_connection_both_ways)
 {
     const char *args[] = {"listen", "--once", "127.0.0.1:0", NULL};
     struct ctl_proc p;
-    int port = ctl_start_listener(&p, args);
+    int port = ctl_start_listener(&p, s_daemon.socket_path, args);
     ck_assert_msg(strstr(p.err, "listening on 127.0.0.1:") != NULL, "stderr: %s", p.err);
     int fd = tcp_connect(port);
 
@@ -884,7 +688,7 @@ START_TEST(listen_with_a_command_serves_two_connections_at_once)
 {
     const char *args[] = {"listen", "127.0.0.1:0", "--", "cat", NULL};
     struct ctl_proc p;
-    int port = ctl_start_listener(&p, args);
+    int port = ctl_start_listener(&p, s_daemon.socket_path, args);
     int a = tcp_connect(port);
     int b = tcp_connect(port);
     /* Interleaved, so each cat must be running while the other's connection is open. */
@@ -936,13 +740,13 @@ START_TEST(stats_json_and_table_show_the_daemon_totals)
     /* A listener in another session, so the totals are not all zero. */
     const char *listen[] = {"listen", "127.0.0.1:0", "--", "cat", NULL};
     struct ctl_proc l;
-    ctl_start_listener(&l, listen);
+    ctl_start_listener(&l, s_daemon.socket_path, listen);
 
     char out_path[128];
     dir_path(out_path, sizeof(out_path), "stats.out");
     const char *json_args[] = {"stats", "--json", NULL};
     struct ctl_proc p;
-    ck_assert_ok(ctl_run(&p, json_args, NULL, out_path, TIMEOUT_MS), &p);
+    ck_assert_ok(ctl_run(&p, s_daemon.socket_path, json_args, NULL, out_path, TIMEOUT_MS), &p);
     char json[4096];
     size_t n = read_file(out_path, json, sizeof(json));
     ck_assert_msg(n > 2 && json[0] == '{' && strcmp(json + n - 2, "}\n") == 0, "not one object: %s",
@@ -957,7 +761,7 @@ START_TEST(stats_json_and_table_show_the_daemon_totals)
     ck_assert_ptr_nonnull(strstr(json, "\"session_channels\":[]"));
 
     const char *table_args[] = {"stats", NULL};
-    ck_assert_ok(ctl_run(&p, table_args, NULL, out_path, TIMEOUT_MS), &p);
+    ck_assert_ok(ctl_run(&p, s_daemon.socket_path, table_args, NULL, out_path, TIMEOUT_MS), &p);
     char table[4096];
     read_file(out_path, table, sizeof(table));
     ck_assert_msg(strstr(table, "sessions   2\n") != NULL, "table: %s", table);
