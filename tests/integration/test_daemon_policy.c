@@ -252,6 +252,43 @@ START_TEST(listeners_identities_and_trust_are_granted_by_name)
 }
 END_TEST
 
+/* A free port under 1024 (root only), or 0 when none could be found. */
+static uint32_t free_privileged_port(void)
+{
+    for (uint32_t port = 1000; port > 900; port--) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        bool ok = bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+        close(fd);
+        if (ok) {
+            return port;
+        }
+    }
+    return 0;
+}
+
+/* The daemon binds a privileged port for a client the policy lets listen there. */
+START_TEST(a_granted_privileged_port_is_bound_for_the_client)
+{
+    uint32_t port = geteuid() == 0 ? free_privileged_port() : 0;
+    if (port == 0) {
+        fprintf(stderr,
+                "skipped: binding a port under 1024 needs root (or CAP_NET_BIND_SERVICE)\n");
+        return;
+    }
+    write_text(s_conf, "[client me]\nuid = %u\nlisten = 1-1023\n", (unsigned)getuid());
+    start_with_config();
+    struct raw_client c;
+    raw_attach(&c, &s_daemon, "privileged");
+    uint32_t bound = 0;
+    ck_assert_int_eq(listen_port(&c, 1, port, NULL, &bound), 0);
+    ck_assert_uint_eq(bound, port);
+    ck_assert_int_eq(listen_port(&c, 2, 8080, NULL, NULL), SLUICE__V1__ERROR_CODE__ERROR_DENIED);
+    raw_close(&c);
+}
+END_TEST
+
 /* Other uids (root only: the test switches uid in a child) ------------------------------------ */
 
 /* In a child running as uid/gid: attach and report what the daemon answered Hello with. */
@@ -751,6 +788,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, connects_are_judged_by_name_address_block_and_port);
     tcase_add_test(tc, listeners_identities_and_trust_are_granted_by_name);
+    tcase_add_test(tc, a_granted_privileged_port_is_bound_for_the_client);
     tcase_add_test(tc, other_uids_are_refused_unless_a_section_admits_them);
     tcase_add_test(tc, without_a_config_other_uids_are_refused);
     tcase_add_test(tc, ed25519_keys_admit_and_replays_fail);
