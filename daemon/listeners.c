@@ -38,32 +38,6 @@ struct dlistener {
 
 /* Frames -------------------------------------------------------------------------------------- */
 
-static void send_listener_status(struct session *s, Sluice__V1__Frame__BodyCase which, uint32_t id,
-                                 Sluice__V1__ErrorCode code, const char *message)
-{
-    Sluice__V1__Status st;
-    sluice__v1__status__init(&st);
-    st.code = code;
-    st.message = (char *)(uintptr_t)message;
-    Sluice__V1__ListenFailed failed; /* ListenFailed and ListenerClosed: the same two fields */
-    Sluice__V1__ListenerClosed closed;
-    sl_frame_t frame;
-    sluice__v1__frame__init(&frame);
-    frame.body_case = which;
-    if (which == SLUICE__V1__FRAME__BODY_LISTEN_FAILED) {
-        sluice__v1__listen_failed__init(&failed);
-        failed.listener_id = id;
-        failed.status = &st;
-        frame.listen_failed = &failed;
-    } else {
-        sluice__v1__listener_closed__init(&closed);
-        closed.listener_id = id;
-        closed.status = &st;
-        frame.listener_closed = &closed;
-    }
-    session_send(s, &frame);
-}
-
 static void send_listening(struct session *s, uint32_t id, const char *bound)
 {
     Sluice__V1__Listening listening;
@@ -141,8 +115,8 @@ static void on_destroy(struct sl_listener *listener, void *user_data)
     for (size_t i = 0; s && i < s->listeners.count; i++) {
         if (s->listeners.items[i] == l) {
             s->listeners.items[i] = s->listeners.items[--s->listeners.count];
-            send_listener_status(s, SLUICE__V1__FRAME__BODY_LISTENER_CLOSED, l->id, l->close_code,
-                                 l->close_code ? "the daemon is stopping" : "");
+            session_send_status(s, SLUICE__V1__FRAME__BODY_LISTENER_CLOSED, l->id, l->close_code,
+                                l->close_code ? "the daemon is stopping" : "");
             break;
         }
     }
@@ -346,7 +320,7 @@ static void refuse(struct session *s, uint32_t id, Sluice__V1__ErrorCode code, c
         SL_LOG_WARN(SL_LS_DAEMON, "session %llu (pid %d uid %u): Listen %u denied: %s",
                     (unsigned long long)s->id, (int)s->who.pid, (unsigned)s->who.uid, id, why);
     }
-    send_listener_status(s, SLUICE__V1__FRAME__BODY_LISTEN_FAILED, id, code, why);
+    session_send_status(s, SLUICE__V1__FRAME__BODY_LISTEN_FAILED, id, code, why);
 }
 
 /* Binds (and for TLS builds the context); fills l->listener. */

@@ -62,50 +62,14 @@ void relay_net_let_go(struct relay *r)
 
 /* Frames to the client ---------------------------------------------------------------------- */
 
-void session_send_close(struct session *s, uint32_t channel_id, Sluice__V1__ErrorCode code,
-                        const char *message)
-{
-    Sluice__V1__Status st;
-    sluice__v1__status__init(&st);
-    st.code = code;
-    st.message = (char *)(uintptr_t)message;
-    Sluice__V1__Close close;
-    sluice__v1__close__init(&close);
-    close.channel_id = channel_id;
-    close.status = &st;
-    sl_frame_t frame;
-    sluice__v1__frame__init(&frame);
-    frame.body_case = SLUICE__V1__FRAME__BODY_CLOSE;
-    frame.close = &close;
-    session_send(s, &frame);
-}
-
 /* Sends Close {code}; the id stays taken until the client's Close (docs/protocol.md §4.4). */
 void relay_close_to_client(struct relay *r, Sluice__V1__ErrorCode code, const char *message)
 {
     if (r->session && !r->close_sent) {
         r->close_sent = true;
         r->state = RELAY_DONE;
-        session_send_close(r->session, r->id, code, message);
+        session_send_status(r->session, SLUICE__V1__FRAME__BODY_CLOSE, r->id, code, message);
     }
-}
-
-void relay_send_open_failed(struct session *s, uint32_t id, Sluice__V1__ErrorCode code,
-                            const char *message)
-{
-    Sluice__V1__Status st;
-    sluice__v1__status__init(&st);
-    st.code = code;
-    st.message = (char *)(uintptr_t)message;
-    Sluice__V1__OpenFailed failed;
-    sluice__v1__open_failed__init(&failed);
-    failed.channel_id = id;
-    failed.status = &st;
-    sl_frame_t frame;
-    sluice__v1__frame__init(&frame);
-    frame.body_case = SLUICE__V1__FRAME__BODY_OPEN_FAILED;
-    frame.open_failed = &failed;
-    session_send(s, &frame);
 }
 
 void relay_send_small(struct relay *r, Sluice__V1__Frame__BodyCase which, void *body)
@@ -296,7 +260,8 @@ static struct relay *find_or_fault(struct session *s, uint32_t id)
 {
     struct relay *r = relay_table_find(&s->relays, id);
     if (!r && session_charge(s, &s->churn_bucket, "frames for channels that are not open")) {
-        session_send_close(s, id, SLUICE__V1__ERROR_CODE__ERROR_UNKNOWN_CHANNEL, "no such channel");
+        session_send_status(s, SLUICE__V1__FRAME__BODY_CLOSE, id,
+                            SLUICE__V1__ERROR_CODE__ERROR_UNKNOWN_CHANNEL, "no such channel");
     }
     return r && !r->close_sent ? r : NULL;
 }
@@ -517,7 +482,8 @@ void relay_close(struct session *s, uint32_t id, Sluice__V1__ErrorCode code)
     struct sl_channel *net = r->net;
     if (!r->close_sent) {
         /* Answered at once; the network side flushes (clean close) or is aborted. */
-        session_send_close(s, id, SLUICE__V1__ERROR_CODE__ERROR_NONE, "");
+        session_send_status(s, SLUICE__V1__FRAME__BODY_CLOSE, id,
+                            SLUICE__V1__ERROR_CODE__ERROR_NONE, "");
         if (code != SLUICE__V1__ERROR_CODE__ERROR_NONE) {
             abort_net(r);
         } else if (net) {

@@ -62,8 +62,4 @@ struct relay_stats {
 int relay_stats_fill(struct session *s, Sluice__V1__Stats *stats, struct relay_stats *out);
 void relay_stats_free(struct relay_stats *st);
 
-/* Sends Close {channel_id, code, message} to the client. */
-void session_send_close(struct session *s, uint32_t channel_id, Sluice__V1__ErrorCode code,
-                        const char *message);
-
 #endif

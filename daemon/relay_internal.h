@@ -67,8 +67,6 @@ void relay_detach(struct relay *r);
 /* The network side is gone (or never came). */
 void relay_net_let_go(struct relay *r);
 void relay_close_to_client(struct relay *r, Sluice__V1__ErrorCode code, const char *message);
-void relay_send_open_failed(struct session *s, uint32_t id, Sluice__V1__ErrorCode code,
-                            const char *message);
 void relay_send_small(struct relay *r, Sluice__V1__Frame__BodyCase which, void *body);
 /* The network channel finished shutting down with status. */
 void relay_net_shut_down(struct relay *r, int status);

@@ -188,7 +188,8 @@ static void on_net_setup(struct sl_channel *channel, int status, void *user_data
             sl_channel_shutdown(channel, rc, true); /* not installed: it will not free r */
         }
         if (r->session) {
-            relay_send_open_failed(r->session, r->id, sluiced_error_code(rc), sl_strerror(rc));
+            session_send_status(r->session, SLUICE__V1__FRAME__BODY_OPEN_FAILED, r->id,
+                                sluiced_error_code(rc), sl_strerror(rc));
         }
         r->net_gone = true; /* no channel for us: OpenFailed frees the id at once */
         if (r->session) {
@@ -407,28 +408,30 @@ void relay_open(struct session *s, const Sluice__V1__Open *o)
     Sluice__V1__ErrorCode code = check_open(s, cfg, o, &window, &why);
     if (code != SLUICE__V1__ERROR_CODE__ERROR_NONE) {
         config_release(cfg);
-        relay_send_open_failed(s, o->channel_id, code, why);
+        session_send_status(s, SLUICE__V1__FRAME__BODY_OPEN_FAILED, o->channel_id, code, why);
         return;
     }
     struct relay *r = relay_new(s, o->channel_id, window);
     if (!r) {
         config_release(cfg);
-        relay_send_open_failed(s, o->channel_id, SLUICE__V1__ERROR_CODE__ERROR_INTERNAL,
-                               "out of memory");
+        session_send_status(s, SLUICE__V1__FRAME__BODY_OPEN_FAILED, o->channel_id,
+                            SLUICE__V1__ERROR_CODE__ERROR_INTERNAL, "out of memory");
         return;
     }
     r->cfg = cfg; /* held until connected: the address checks need it */
     if (!check_policy(s, r, o, &why)) {
         SL_LOG_WARN(SL_LS_DAEMON, "session %llu (pid %d uid %u): Open %u denied: %s",
                     (unsigned long long)s->id, (int)s->who.pid, (unsigned)s->who.uid, r->id, why);
-        relay_send_open_failed(s, r->id, SLUICE__V1__ERROR_CODE__ERROR_DENIED, why);
+        session_send_status(s, SLUICE__V1__FRAME__BODY_OPEN_FAILED, r->id,
+                            SLUICE__V1__ERROR_CODE__ERROR_DENIED, why);
         r->net_gone = true;
         relay_detach(r); /* frees it */
         return;
     }
     int rc = start_connect(s, r, o, &why);
     if (rc < 0) {
-        relay_send_open_failed(s, r->id, sluiced_error_code(rc), *why ? why : sl_strerror(rc));
+        session_send_status(s, SLUICE__V1__FRAME__BODY_OPEN_FAILED, r->id, sluiced_error_code(rc),
+                            *why ? why : sl_strerror(rc));
         r->net_gone = true;
         relay_detach(r); /* frees it */
     }

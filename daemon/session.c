@@ -85,12 +85,56 @@ void session_send(struct session *s, const sl_frame_t *frame)
     }
 }
 
+void session_status_init(Sluice__V1__Status *st, Sluice__V1__ErrorCode code, const char *message)
+{
+    sluice__v1__status__init(st);
+    st->code = code;
+    st->message = (char *)(uintptr_t)message; /* not const in protobuf-c; packing only reads it */
+}
+
+void session_send_status(struct session *s, Sluice__V1__Frame__BodyCase which, uint32_t id,
+                         Sluice__V1__ErrorCode code, const char *message)
+{
+    Sluice__V1__Status st;
+    session_status_init(&st, code, message);
+    union {
+        Sluice__V1__Close close;
+        Sluice__V1__OpenFailed open_failed;
+        Sluice__V1__ListenFailed listen_failed;
+        Sluice__V1__ListenerClosed listener_closed;
+    } body;
+    sl_frame_t frame;
+    sluice__v1__frame__init(&frame);
+    frame.body_case = which;
+    if (which == SLUICE__V1__FRAME__BODY_CLOSE) {
+        sluice__v1__close__init(&body.close);
+        body.close.channel_id = id;
+        body.close.status = &st;
+        frame.close = &body.close;
+    } else if (which == SLUICE__V1__FRAME__BODY_OPEN_FAILED) {
+        sluice__v1__open_failed__init(&body.open_failed);
+        body.open_failed.channel_id = id;
+        body.open_failed.status = &st;
+        frame.open_failed = &body.open_failed;
+    } else if (which == SLUICE__V1__FRAME__BODY_LISTEN_FAILED) {
+        sluice__v1__listen_failed__init(&body.listen_failed);
+        body.listen_failed.listener_id = id;
+        body.listen_failed.status = &st;
+        frame.listen_failed = &body.listen_failed;
+    } else { /* SLUICE__V1__FRAME__BODY_LISTENER_CLOSED, the last of the four */
+        sluice__v1__listener_closed__init(&body.listener_closed);
+        body.listener_closed.listener_id = id;
+        body.listener_closed.status = &st;
+        frame.body_case = SLUICE__V1__FRAME__BODY_LISTENER_CLOSED;
+        frame.listener_closed = &body.listener_closed;
+    }
+    session_send(s, &frame);
+}
+
 static void send_error(struct session *s, Sluice__V1__ErrorCode code, const char *message)
 {
     Sluice__V1__Status status;
-    sluice__v1__status__init(&status);
-    status.code = code;
-    status.message = (char *)(uintptr_t)message;
+    session_status_init(&status, code, message);
     Sluice__V1__Error error;
     sluice__v1__error__init(&error);
     error.status = &status;

@@ -88,6 +88,14 @@ struct session *session_of(struct sl_handler *handler);
 
 /* Encodes frame into a message and sends it to the client (control frames). */
 void session_send(struct session *s, const sl_frame_t *frame);
+/* A Status {code, message} (message borrowed). */
+void session_status_init(Sluice__V1__Status *st, Sluice__V1__ErrorCode code, const char *message);
+/*
+ * Close, OpenFailed, ListenFailed or ListenerClosed (`which`): the four frames that are an id
+ * and a Status, built in one place.
+ */
+void session_send_status(struct session *s, Sluice__V1__Frame__BodyCase which, uint32_t id,
+                         Sluice__V1__ErrorCode code, const char *message);
 /* Sends Error {code, message} and shuts the session down gracefully. */
 void session_fault(struct session *s, Sluice__V1__ErrorCode code, const char *message);
 

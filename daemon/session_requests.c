@@ -25,13 +25,6 @@ static void send_body(struct session *s, Sluice__V1__Frame__BodyCase which, void
     session_send(s, &frame);
 }
 
-static void init_status(Sluice__V1__Status *status, Sluice__V1__ErrorCode code, const char *message)
-{
-    sluice__v1__status__init(status);
-    status->code = code;
-    status->message = (char *)(uintptr_t)message;
-}
-
 /* Ping, Stats --------------------------------------------------------------------------------- */
 
 static void on_ping(struct session *s, const Sluice__V1__Ping *ping)
@@ -106,10 +99,11 @@ static void send_resolved(struct session *s, uint32_t request_id, int status,
         pointers[i] = &items[i];
     }
     Sluice__V1__Status st;
-    init_status(&st, sluiced_error_code(status),
-                status == SL_E_ADDRESS_DENIED ? "the policy does not let this session resolve"
-                : status                      ? sl_strerror(status)
-                                              : "");
+    session_status_init(&st, sluiced_error_code(status),
+                        status == SL_E_ADDRESS_DENIED
+                            ? "the policy does not let this session resolve"
+                        : status ? sl_strerror(status)
+                                 : "");
     Sluice__V1__Resolved resolved;
     sluice__v1__resolved__init(&resolved);
     resolved.request_id = request_id;
